@@ -1,0 +1,116 @@
+/**
+ * The gateway's configuration: read once from the environment at start-up into one typed object. A bad
+ * value fails start-up with every problem listed (see `EnvReader`).
+ */
+import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
+
+/** Secrets that ship in the repository for development; production refuses to start with them. */
+export const DEV_SESSION_SECRET = 'dev-only-session-secret-do-not-use-in-production-0123456789';
+
+export interface GatewayConfig {
+  production: boolean;
+  host: string;
+  port: number;
+  logLevel: string;
+  /** `redis://…`; undefined means process memory (the embedded default). */
+  redisUrl: string | undefined;
+  /** Key prefix for everything the gateway keeps in Redis (lets tests and tenants share one server). */
+  redisPrefix: string;
+  session: {
+    /** Newest first: cookies are signed with [0] and verified with any. */
+    secrets: string[];
+    idleSeconds: number;
+    maxSeconds: number;
+    /** How often a session's lastSeenAt / idle extension may be written. */
+    touchIntervalSeconds: number;
+    cookieSecure: boolean;
+    cookieName: 'sid' | '__Host-sid';
+  };
+  /** The gateway's own origin(s) plus CORS_ORIGINS: the allowed browser origins. */
+  publicUrl: URL;
+  allowedOrigins: string[];
+  corsOrigins: string[];
+  mediaPublicUrl: URL;
+  mediaInternalUrl: URL;
+  mediaTokenTtlSeconds: number;
+  /** Seed the contract's demo users, service client and so on (never in production). */
+  demoFixtures: boolean;
+  trustProxy: boolean;
+  loginRateLimit: { perAccountPerWindow: number; perIpPerWindow: number; windowSeconds: number };
+  dataDir: string;
+  signingKeysFile: string | undefined;
+  signingKeysJson: string | undefined;
+  serviceClientsFile: string | undefined;
+}
+
+export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
+  const env = new EnvReader(envVars);
+  const production = env.string('NODE_ENV') === 'production';
+  const secrets = env.list('SESSION_SECRETS');
+  if (secrets.length === 0) {
+    if (production) env.problem('SESSION_SECRETS is required when NODE_ENV=production');
+    else secrets.push(DEV_SESSION_SECRET);
+  }
+  for (const [i, secret] of secrets.entries()) {
+    // 32 characters of an operator's random string carry at least 128 bits in any reasonable alphabet.
+    if (secret.length < 32) env.problem(`SESSION_SECRETS entry ${i + 1} must be at least 32 characters`);
+    if (production && secret === DEV_SESSION_SECRET) {
+      env.problem('SESSION_SECRETS still holds the development default; set a real secret in production');
+    }
+  }
+  const idleSeconds = env.int('SESSION_IDLE_SECONDS', 30 * 60, { min: 10, max: 30 * 24 * 3600 });
+  const maxSeconds = env.int('SESSION_MAX_SECONDS', 12 * 3600, { min: 10, max: 365 * 24 * 3600 });
+  if (maxSeconds < idleSeconds)
+    env.problem('SESSION_MAX_SECONDS must not be shorter than SESSION_IDLE_SECONDS');
+  const cookieSecure = env.bool('COOKIE_SECURE', production);
+  const publicUrl = env.url('GATEWAY_PUBLIC_URL', 'http://localhost:8080');
+  const corsOrigins = env.list('CORS_ORIGINS').map((o) => env.origin('CORS_ORIGINS', o));
+  const extraOwnOrigins = env
+    .list('GATEWAY_EXTRA_ORIGINS')
+    .map((o) => env.origin('GATEWAY_EXTRA_ORIGINS', o));
+  const mediaPublicUrl = env.url('MEDIA_PUBLIC_URL', 'http://localhost:8081');
+  const mediaInternalUrl = env.url('MEDIA_INTERNAL_URL') ?? mediaPublicUrl;
+  const demoFixtures = !production && env.bool('DEMO_FIXTURES', true);
+  const config: GatewayConfig = {
+    production,
+    host: env.string('HOST', '0.0.0.0'),
+    port: env.port('PORT', env.port('GATEWAY_PORT', 8080)),
+    logLevel: env.string('LOG_LEVEL', 'info'),
+    redisUrl: env.url('REDIS_URL')?.toString(),
+    redisPrefix: env.string('REDIS_PREFIX', 'sd:'),
+    session: {
+      secrets,
+      idleSeconds,
+      maxSeconds,
+      touchIntervalSeconds: env.int('SESSION_TOUCH_SECONDS', 60, { min: 1, max: 3600 }),
+      cookieSecure,
+      cookieName: cookieSecure ? '__Host-sid' : 'sid',
+    },
+    publicUrl,
+    allowedOrigins: [...new Set([publicUrl.origin, ...extraOwnOrigins, ...corsOrigins])],
+    corsOrigins,
+    mediaPublicUrl,
+    mediaInternalUrl,
+    mediaTokenTtlSeconds: env.int('MEDIA_TOKEN_TTL_SECONDS', DEFAULT_MEDIA_TOKEN_TTL_SECONDS, {
+      min: 1,
+      max: MAX_MEDIA_TOKEN_TTL_SECONDS,
+    }),
+    demoFixtures,
+    trustProxy: env.bool('TRUST_PROXY', false),
+    loginRateLimit: {
+      perAccountPerWindow: env.int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 10, { min: 1, max: 10_000 }),
+      perIpPerWindow: env.int('LOGIN_MAX_FAILURES_PER_IP', 100, { min: 1, max: 100_000 }),
+      windowSeconds: env.int('LOGIN_FAILURE_WINDOW_SECONDS', 15 * 60, { min: 1, max: 24 * 3600 }),
+    },
+    dataDir: env.string('DATA_DIR', '.data/gateway'),
+    signingKeysFile: env.string('SIGNING_KEYS_FILE'),
+    signingKeysJson: env.string('SIGNING_KEYS'),
+    serviceClientsFile: env.string('SERVICE_CLIENTS_FILE'),
+  };
+  if (production && !config.signingKeysFile && !config.signingKeysJson) {
+    env.problem('SIGNING_KEYS_FILE or SIGNING_KEYS is required when NODE_ENV=production');
+  }
+  env.finish();
+  return config;
+}

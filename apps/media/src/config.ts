@@ -1,0 +1,85 @@
+/**
+ * Media's configuration: read once from the environment at start-up into one typed object; a bad value
+ * fails start-up with every problem listed.
+ */
+import { type Env, EnvReader } from '@stagedoor/shared/env';
+
+export interface MediaConfig {
+  production: boolean;
+  host: string;
+  port: number;
+  logLevel: string;
+  /** Origins allowed by CORS: CORS_ORIGINS, else the gateway's public origin(s). */
+  corsOrigins: string[];
+  /** The token issuer media accepts (the gateway's public URL). */
+  issuer: string;
+  jwks: { url: URL } | { file: string };
+  s3: {
+    endpoint: string | undefined;
+    region: string;
+    bucket: string;
+    accessKeyId: string;
+    secretAccessKey: string;
+    forcePathStyle: boolean;
+    maxSockets: number;
+    connectTimeoutMs: number;
+    requestTimeoutMs: number;
+  };
+  maxUploadBytes: number;
+}
+
+export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
+  const env = new EnvReader(envVars);
+  const production = env.string('NODE_ENV') === 'production';
+  const gatewayUrl = env.url('GATEWAY_PUBLIC_URL', 'http://localhost:8080');
+  const extraOwnOrigins = env
+    .list('GATEWAY_EXTRA_ORIGINS')
+    .map((o) => env.origin('GATEWAY_EXTRA_ORIGINS', o));
+  const corsOrigins = env.list('CORS_ORIGINS').map((o) => env.origin('CORS_ORIGINS', o));
+  const jwksUrl = env.url('JWKS_URL');
+  const jwksFile = env.string('JWKS_FILE');
+  if (jwksUrl && jwksFile) env.problem('set JWKS_URL or JWKS_FILE, not both');
+  const jwks = jwksFile
+    ? { file: jwksFile }
+    : {
+        url:
+          jwksUrl ??
+          new URL('/.well-known/jwks.json', env.string('GATEWAY_INTERNAL_URL', gatewayUrl.toString())),
+      };
+  const accessKeyId = env.string('S3_ACCESS_KEY_ID') ?? (production ? '' : 'minioadmin');
+  const secretAccessKey = env.string('S3_SECRET_ACCESS_KEY') ?? (production ? '' : 'minioadmin');
+  if (production && (!accessKeyId || !secretAccessKey)) {
+    env.problem('S3_ACCESS_KEY_ID and S3_SECRET_ACCESS_KEY are required when NODE_ENV=production');
+  }
+  if (production && !env.raw('S3_ENDPOINT') && !env.raw('S3_REGION')) {
+    env.problem('S3_ENDPOINT or S3_REGION is required when NODE_ENV=production');
+  }
+  const config: MediaConfig = {
+    production,
+    host: env.string('HOST', '0.0.0.0'),
+    port: env.port('PORT', env.port('MEDIA_PORT', 8081)),
+    logLevel: env.string('LOG_LEVEL', 'info'),
+    corsOrigins: [
+      ...new Set([
+        ...(corsOrigins.length > 0 ? [] : [gatewayUrl.origin, ...extraOwnOrigins]),
+        ...corsOrigins,
+      ]),
+    ],
+    issuer: env.string('TOKEN_ISSUER', gatewayUrl.origin),
+    jwks,
+    s3: {
+      endpoint: env.url('S3_ENDPOINT')?.toString(),
+      region: env.string('S3_REGION', 'us-east-1'),
+      bucket: env.string('S3_BUCKET', 'media'),
+      accessKeyId,
+      secretAccessKey,
+      forcePathStyle: env.bool('S3_FORCE_PATH_STYLE', true),
+      maxSockets: env.int('S3_MAX_SOCKETS', 256, { min: 1, max: 10_000 }),
+      connectTimeoutMs: env.int('S3_CONNECT_TIMEOUT_MS', 3000, { min: 100, max: 60_000 }),
+      requestTimeoutMs: env.int('S3_REQUEST_TIMEOUT_MS', 10_000, { min: 100, max: 600_000 }),
+    },
+    maxUploadBytes: env.int('MAX_UPLOAD_BYTES', 5 * 1024 ** 3, { min: 1, max: 5 * 1024 ** 4 }),
+  };
+  env.finish();
+  return config;
+}
