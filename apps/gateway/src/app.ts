@@ -4,7 +4,11 @@ import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
 import type { GatewayConfig } from './config.js';
+import mediaClient from './plugins/media-client.js';
+import serviceClients from './plugins/service-clients.js';
+import signingKeys from './plugins/signing-keys.js';
 import healthRoutes from './routes/health.js';
+import jwksRoutes from './routes/jwks.js';
 
 export interface BuildOptions {
   /** Replaces the logger (tests capture log lines through a stream). */
@@ -35,6 +39,10 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   app.setErrorHandler(sendContractError);
   app.setNotFoundHandler(sendNotFound);
   await app.register(healthRoutes);
+  await app.register(signingKeys, { config });
+  await app.register(serviceClients, { config });
+  await app.register(mediaClient, { config });
+  await app.register(jwksRoutes);
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }
