@@ -38,6 +38,8 @@ export interface GatewayConfig {
   demoFixtures: boolean;
   trustProxy: boolean;
   loginRateLimit: { perAccountPerWindow: number; perIpPerWindow: number; windowSeconds: number };
+  /** Argon2id cost for new password hashes (never below OWASP's minimum: 19 MiB, t=2, p=1). */
+  passwordHashing: { memoryKiB: number; timeCost: number };
   dataDir: string;
   signingKeysFile: string | undefined;
   signingKeysJson: string | undefined;
@@ -102,6 +104,10 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
       perAccountPerWindow: env.int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 10, { min: 1, max: 10_000 }),
       perIpPerWindow: env.int('LOGIN_MAX_FAILURES_PER_IP', 100, { min: 1, max: 100_000 }),
       windowSeconds: env.int('LOGIN_FAILURE_WINDOW_SECONDS', 15 * 60, { min: 1, max: 24 * 3600 }),
+    },
+    passwordHashing: {
+      memoryKiB: env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 }),
+      timeCost: env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 }),
     },
     dataDir: env.string('DATA_DIR', '.data/gateway'),
     signingKeysFile: env.string('SIGNING_KEYS_FILE'),

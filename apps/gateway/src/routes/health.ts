@@ -16,6 +16,19 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         },
       },
     },
-    async () => ({ status: 'ready' }),
+    async (_request, reply) => {
+      // Each store or service the gateway needs registers a check (see `plugins/stores.ts`).
+      for (const { name, check } of app.hasDecorator('readinessChecks') ? app.readinessChecks : []) {
+        try {
+          await check();
+        } catch {
+          return reply
+            .code(503)
+            .header('cache-control', 'no-store')
+            .send({ error: 'service_unavailable', message: `not ready: ${name} is not answering` });
+        }
+      }
+      return { status: 'ready' };
+    },
   );
 }

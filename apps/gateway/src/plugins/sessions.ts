@@ -1,0 +1,193 @@
+/**
+ * Session-cookie authentication. Not `@fastify/session`: its `regenerate()` left the old session valid,
+ * its signer kept the first secret it was built with, a restart with `SESSION_SECRETS=new,old` cleared
+ * unchanged sessions' cookies, `rolling` wrote the whole session on every response, and its store saw the
+ * raw cookie id. This plugin is small instead:
+ *
+ * - The cookie (`sid`, or `__Host-sid` when secure) carries a 256-bit random secret, signed by
+ *   `@fastify/cookie` with `SESSION_SECRETS[0]` and verified with any of them. A cookie verified by an
+ *   older secret is re-set signed with the newest, so a rotation logs nobody out.
+ * - The store is addressed by SHA-256(secret) only (see `stores/redis-session-store.ts` for the layout).
+ * - Idle timeout and absolute lifetime are both checked here and set as the store's TTL; `lastSeenAt` and
+ *   the idle extension are written at most once per `SESSION_TOUCH_SECONDS`, so a read-only request does
+ *   not write.
+ *
+ * Decorates `request.session` / `request.user` (null when not signed in), `app.requireSession` (a hook
+ * answering 401 `unauthenticated`, or 503 when the store does not answer), `app.sessionStore`, and
+ * `app.sessions` (issue / end, used by the auth routes).
+ */
+import { createHash, randomBytes } from 'node:crypto';
+import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie';
+import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import fp from 'fastify-plugin';
+import type { GatewayConfig } from '../config.js';
+import { Unauthenticated } from '../errors.js';
+import { type SessionRecord, type SessionStore, sessionExpiresAt } from '../stores/session-store.js';
+import { StoreUnavailableError } from '../stores/store-errors.js';
+import type { PublicUser } from '../stores/user-directory.js';
+
+export interface SessionView {
+  /** Public handle (`ses_…`): safe to show, never usable as a cookie. */
+  id: string;
+  userId: string;
+  csrfToken: string;
+  createdAt: Date;
+  lastSeenAt: Date;
+  expiresAt: Date;
+  userAgent: string;
+  ip: string;
+}
+
+export interface SessionManager {
+  /** Starts a new session for the user (destroying any the request presented) and sets the cookie. */
+  issue(request: FastifyRequest, reply: FastifyReply, user: PublicUser): Promise<SessionView>;
+  /** Destroys the request's session (if any) and clears the cookie. */
+  end(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  clearCookie(reply: FastifyReply): void;
+  toView(record: SessionRecord): SessionView;
+}
+
+declare module 'fastify' {
+  interface FastifyRequest {
+    session: SessionView | null;
+    user: PublicUser | null;
+  }
+  interface FastifyInstance {
+    requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    sessionStore: SessionStore;
+    sessions: SessionManager;
+  }
+}
+
+/** The store key of a cookie secret: SHA-256, so the store never holds what the cookie carries. */
+export function hashSessionSecret(secret: string): string {
+  return createHash('sha256').update(secret).digest('base64url');
+}
+
+interface SessionState {
+  hash?: string;
+  record?: SessionRecord;
+  storeError?: StoreUnavailableError;
+}
+
+const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
+
+async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
+  const { session: cfg } = opts.config;
+  const idleMs = cfg.idleSeconds * 1000;
+  const maxMs = cfg.maxSeconds * 1000;
+  const touchMs = cfg.touchIntervalSeconds * 1000;
+  const store = app.stores.sessions;
+  const states = new WeakMap<FastifyRequest, SessionState>();
+  const cookieOptions: CookieSerializeOptions = {
+    path: '/',
+    httpOnly: true,
+    sameSite: 'lax',
+    secure: cfg.cookieSecure,
+    signed: true,
+  };
+
+  await app.register(fastifyCookie, { secret: cfg.secrets, hook: 'onRequest' });
+
+  const toView = (record: SessionRecord): SessionView => ({
+    id: record.id,
+    userId: record.userId,
+    csrfToken: record.csrfToken,
+    createdAt: new Date(record.createdAt),
+    lastSeenAt: new Date(record.lastSeenAt),
+    expiresAt: new Date(sessionExpiresAt(record, idleMs)),
+    userAgent: record.userAgent,
+    ip: record.ip,
+  });
+
+  app.decorateRequest('session', null);
+  app.decorateRequest('user', null);
+  app.decorate('sessionStore', store);
+
+  app.addHook('onRequest', async (request, reply) => {
+    const raw = request.cookies[cfg.cookieName];
+    if (raw === undefined) return;
+    const unsigned = request.unsignCookie(raw);
+    if (!unsigned.valid || unsigned.value === null || !SECRET_PATTERN.test(unsigned.value)) return;
+    const secret = unsigned.value;
+    const hash = hashSessionSecret(secret);
+    const state: SessionState = { hash };
+    states.set(request, state);
+    try {
+      let record = await store.get(hash);
+      if (!record) return;
+      const user = await app.users.findById(record.userId);
+      if (!user) return;
+      const now = Date.now();
+      if (now - record.lastSeenAt >= touchMs) {
+        const touched = { ...record, lastSeenAt: now };
+        if (!(await store.touch(hash, touched))) return;
+        record = touched;
+      }
+      state.record = record;
+      request.session = toView(record);
+      request.user = user;
+      // Signed with an older secret of SESSION_SECRETS: hand the browser the same value signed anew.
+      if (unsigned.renew) reply.setCookie(cfg.cookieName, secret, cookieOptions);
+    } catch (error) {
+      if (!(error instanceof StoreUnavailableError)) throw error;
+      state.storeError = error;
+    }
+  });
+
+  app.decorate('requireSession', async (request: FastifyRequest) => {
+    const state = states.get(request);
+    if (state?.storeError) throw state.storeError;
+    if (request.session === null) throw new Unauthenticated();
+  });
+
+  const clearCookie = (reply: FastifyReply) => {
+    const { signed: _signed, ...attributes } = cookieOptions;
+    reply.clearCookie(cfg.cookieName, attributes);
+  };
+
+  app.decorate('sessions', {
+    toView,
+    clearCookie,
+    async issue(request, reply, user) {
+      const presented = states.get(request);
+      if (presented?.storeError) throw presented.storeError;
+      if (presented?.hash && presented.record) {
+        await store.destroy(presented.hash, presented.record.userId);
+      }
+      const secret = randomBytes(32).toString('base64url');
+      const now = Date.now();
+      const record: SessionRecord = {
+        id: `ses_${randomBytes(16).toString('base64url')}`,
+        userId: user.id,
+        csrfToken: randomBytes(32).toString('base64url'),
+        createdAt: now,
+        lastSeenAt: now,
+        absoluteExpiresAt: now + maxMs,
+        userAgent: (request.headers['user-agent'] ?? '').slice(0, 256),
+        ip: request.ip,
+      };
+      const hash = hashSessionSecret(secret);
+      await store.create(hash, record);
+      states.set(request, { hash, record });
+      reply.setCookie(cfg.cookieName, secret, cookieOptions);
+      request.session = toView(record);
+      request.user = user;
+      return request.session;
+    },
+    async end(request, reply) {
+      const state = states.get(request);
+      if (state?.hash && state.record) await store.destroy(state.hash, state.record.userId);
+      states.delete(request);
+      request.session = null;
+      request.user = null;
+      clearCookie(reply);
+    },
+  } satisfies SessionManager);
+}
+
+export default fp(sessionsPlugin, {
+  name: 'stagedoor-sessions',
+  fastify: '5.x',
+  dependencies: ['stagedoor-stores', 'stagedoor-users'],
+});

@@ -1,0 +1,108 @@
+/**
+ * Where the gateway keeps sessions, users and attempt counters: Redis when `REDIS_URL` is set (through
+ * `@fastify/redis`, so `app.redis` is the shared client), process memory otherwise. The Redis client is
+ * set up to fail fast while Redis is unreachable (no offline queue, one retry, short timeouts) so a
+ * request answers 503 at once instead of hanging, and it reconnects by itself when Redis is back.
+ */
+import fastifyRedis from '@fastify/redis';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import { Redis, type RedisOptions } from 'ioredis';
+import type { GatewayConfig } from '../config.js';
+import { type AttemptStore, MemoryAttemptStore, RedisAttemptStore } from '../stores/attempt-store.js';
+import { MemorySessionStore } from '../stores/memory-session-store.js';
+import { MemoryUserStore } from '../stores/memory-user-store.js';
+import { RedisSessionStore } from '../stores/redis-session-store.js';
+import { RedisUserStore } from '../stores/redis-user-store.js';
+import type { SessionStore } from '../stores/session-store.js';
+import { StoreUnavailableError } from '../stores/store-errors.js';
+import type { UserStore } from '../stores/user-directory.js';
+
+export interface Stores {
+  kind: 'redis' | 'memory';
+  sessions: SessionStore;
+  users: UserStore;
+  attempts: AttemptStore;
+  /** Resolves when the backing store answers; throws `StoreUnavailableError` when it does not. */
+  ping(): Promise<void>;
+}
+
+export interface ReadinessCheck {
+  name: string;
+  /** Resolves when ready; throws (any error) when not. */
+  check(): Promise<void>;
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    stores: Stores;
+    /** `/readyz` answers 503 while any of these throws; plugins add their own. */
+    readinessChecks: ReadinessCheck[];
+  }
+}
+
+/** ioredis options that make commands fail fast while disconnected (never queue, never hang). */
+export function failFastRedisOptions(): RedisOptions {
+  return {
+    enableOfflineQueue: false,
+    maxRetriesPerRequest: 1,
+    connectTimeout: 2_000,
+    commandTimeout: 2_000,
+    // Keep reconnecting forever, at most once a second, so service resumes without a restart.
+    retryStrategy: (times: number) => Math.min(times * 100, 1_000),
+  };
+}
+
+async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
+  const { config } = opts;
+  const idleMs = config.session.idleSeconds * 1000;
+  app.decorate('readinessChecks', [] as ReadinessCheck[]);
+  if (config.redisUrl === undefined) {
+    app.decorate('stores', {
+      kind: 'memory',
+      sessions: new MemorySessionStore(idleMs),
+      users: new MemoryUserStore(),
+      attempts: new MemoryAttemptStore(),
+      ping: async () => undefined,
+    } satisfies Stores);
+  } else {
+    const client = new Redis(config.redisUrl, failFastRedisOptions());
+    // Log transitions only: a reconnect loop would otherwise log one line per attempt.
+    let state: 'connecting' | 'up' | 'down' = 'connecting';
+    const markDown = (code: string | undefined) => {
+      if (state !== 'down') app.log.warn({ code }, 'redis unreachable; requests that need it answer 503');
+      state = 'down';
+    };
+    client.on('ready', () => {
+      if (state !== 'up') app.log.info('redis connected');
+      state = 'up';
+    });
+    client.on('error', (error: Error & { code?: string }) => markDown(error.code));
+    client.on('close', () => markDown(undefined));
+    app.addHook('onClose', async () => {
+      client.disconnect();
+    });
+    await app.register(fastifyRedis, { client, closeClient: false });
+    const prefix = config.redisPrefix;
+    app.decorate('stores', {
+      kind: 'redis',
+      sessions: new RedisSessionStore(client, prefix, idleMs),
+      users: new RedisUserStore(client, prefix),
+      attempts: new RedisAttemptStore(client, prefix),
+      ping: async () => {
+        try {
+          await client.ping();
+        } catch (error) {
+          throw new StoreUnavailableError(error instanceof Error ? error.message : 'ping failed');
+        }
+      },
+    } satisfies Stores);
+  }
+  app.readinessChecks.push({ name: 'store', check: () => app.stores.ping() });
+  app.addHook('onClose', async () => {
+    await app.stores.sessions.close();
+    await app.stores.users.close();
+  });
+}
+
+export default fp(storesPlugin, { name: 'stagedoor-stores', fastify: '5.x' });
