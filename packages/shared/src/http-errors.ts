@@ -32,7 +32,9 @@ export function mapErrorToResponse(error: unknown): MappedError {
   const e = (error ?? {}) as MaybeHttpError;
   const status =
     typeof e.statusCode === 'number' && e.statusCode >= 400 && e.statusCode < 600 ? e.statusCode : 500;
-  const code = typeof e.code === 'string' ? e.code : '';
+  const raw = typeof e.code === 'string' ? e.code : '';
+  // @fastify/error upper-cases every code; the contract's codes are lower-case.
+  const code = CONTRACT_CODES.has(raw.toLowerCase()) ? raw.toLowerCase() : raw;
   if (e.validation !== undefined) {
     const where = typeof e.validationContext === 'string' ? e.validationContext : 'request';
     const detail =
