@@ -178,7 +178,17 @@ export function parseSigningKeySet(text: string, where: string): LoadedKey[] {
 }
 
 /** A fresh private JWK Set with one active key, as the development default and the runbook use it. */
-export function generateSigningKeyJwk(kid?: string): Record<string, string> {
+export interface PrivateSigningJwk {
+  kty: 'OKP';
+  crv: 'Ed25519';
+  kid: string;
+  x: string;
+  d: string;
+  alg: 'EdDSA';
+  use: 'sig';
+}
+
+export function generateSigningKeyJwk(kid?: string): PrivateSigningJwk {
   const { privateKey } = generateKeyPairSync('ed25519');
   const jwk = privateKey.export({ format: 'jwk' });
   return {
