@@ -1,0 +1,127 @@
+/**
+ * Criterion 9: with Redis down the gateway answers JSON 503 (never a crash, never a stack trace),
+ * `/readyz` says so, and service resumes without a restart when Redis is back. Runs its own
+ * `redis-server` child on a free port so it can be killed and restarted.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { createServer } from 'node:net';
+import type { FastifyInstance } from 'fastify';
+import { Redis } from 'ioredis';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildTestApp, DEMO_LISTENER, login, me, testConfig } from './support/gateway.js';
+
+async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const server = createServer();
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const address = server.address();
+      const port = typeof address === 'object' && address ? address.port : 0;
+      server.close(() => resolve(port));
+    });
+  });
+}
+
+async function startRedis(port: number): Promise<ChildProcess> {
+  const child = spawn(
+    'redis-server',
+    ['--port', String(port), '--bind', '127.0.0.1', '--save', '', '--appendonly', 'no'],
+    { stdio: 'ignore' },
+  );
+  const probe = new Redis({
+    port,
+    host: '127.0.0.1',
+    lazyConnect: true,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+  });
+  probe.on('error', () => undefined);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await probe.connect();
+      await probe.ping();
+      probe.disconnect();
+      return child;
+    } catch {
+      await new Promise((r) => setTimeout(r, 50));
+    }
+  }
+  probe.disconnect();
+  throw new Error('redis-server did not start');
+}
+
+async function stopRedis(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.once('exit', r));
+  child.kill('SIGKILL');
+  await exited;
+}
+
+describe('Redis outage', () => {
+  let port: number;
+  let redis: ChildProcess;
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    port = await freePort();
+    redis = await startRedis(port);
+    app = await buildTestApp(testConfig('redis', { REDIS_URL: `redis://127.0.0.1:${port}/0` }));
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (redis) await stopRedis(redis);
+  });
+
+  it('answers 503 JSON while Redis is down and recovers without a restart', async () => {
+    const before = await login(app);
+    expect((await me(app, before.cookie)).statusCode).toBe(200);
+    expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
+
+    await stopRedis(redis);
+    const started = Date.now();
+    const checks = [
+      await app.inject({ method: 'GET', url: '/readyz' }),
+      await me(app, before.cookie),
+      await app.inject({ method: 'GET', url: '/auth/sessions', headers: { cookie: before.cookie } }),
+      await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { email: DEMO_LISTENER.email, password: DEMO_LISTENER.password },
+      }),
+      await app.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: { cookie: before.cookie, 'x-csrf-token': before.csrfToken },
+      }),
+    ];
+    for (const res of checks) {
+      expect(res.statusCode, res.body).toBe(503);
+      expect(res.json()).toEqual({ error: 'service_unavailable', message: expect.any(String) });
+      expect(res.body).not.toMatch(/ECONNREFUSED|ioredis|at .*\(|Stream isn't writeable/);
+    }
+    // Fail fast, do not hang on a dead connection.
+    expect(Date.now() - started).toBeLessThan(15_000);
+    // Routes that need no store keep working.
+    expect(
+      (await app.inject({ method: 'GET', url: '/healthz', headers: { cookie: before.cookie } })).statusCode,
+    ).toBe(200);
+
+    redis = await startRedis(port);
+    let ready = 0;
+    for (let i = 0; i < 100 && ready !== 200; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      ready = (await app.inject({ method: 'GET', url: '/readyz' })).statusCode;
+    }
+    expect(ready).toBe(200);
+    // This Redis kept nothing (no persistence): the old session is gone, and the directory is empty, so
+    // a user created now can sign in and use the session.
+    expect((await me(app, before.cookie)).statusCode).toBe(401);
+    await app.users.create({
+      email: 'back@example.com',
+      name: 'B',
+      role: 'user',
+      password: 'back-again-123',
+    });
+    const after = await login(app, 'back@example.com', 'back-again-123');
+    expect((await me(app, after.cookie)).statusCode).toBe(200);
+  });
+});
