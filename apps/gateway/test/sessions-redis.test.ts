@@ -75,7 +75,7 @@ describe('sessions in Redis', () => {
           : type === 'hash'
             ? JSON.stringify(await redis.hgetall(key))
             : type === 'zset'
-              ? JSON.stringify(await redis.zrange(key, 0, -1, 'WITHSCORES'))
+              ? JSON.stringify(await redis.zrange(key, '0', '-1', 'WITHSCORES'))
               : '';
       expect(dump).not.toContain(secret);
     }
@@ -177,7 +177,7 @@ describe('sessions in Redis', () => {
     expect(hashTag(index)).toBe(hashTag(key));
     expect(hashTag(`${prefix}user:{u:${DEMO_LISTENER.id}}`)).toBe(hashTag(key));
     // The index expires when its longest-lived session does, never before.
-    const members = await redis.zrange(index, 0, -1, 'WITHSCORES');
+    const members = await redis.zrange(index, '0', '-1', 'WITHSCORES');
     const latest = Math.max(...members.filter((_, i) => i % 2 === 1).map(Number));
     const indexExpireAt = await redis.pexpiretime(index);
     expect(indexExpireAt).toBe(latest);
