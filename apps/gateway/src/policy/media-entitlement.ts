@@ -29,7 +29,8 @@ export const catalogForEveryone: EntitlementRule = {
 
 export const ownPrivateArea: EntitlementRule = {
   name: 'own-private-area',
-  prefixes: (subject) => [`users/${subject.userId}/`],
+  // One segment only: an id with a "/" would name someone else's sub-area.
+  prefixes: (subject) => (subject.userId.includes('/') ? [] : [`users/${subject.userId}/`]),
 };
 
 export const DEFAULT_MEDIA_RULES: readonly EntitlementRule[] = [catalogForEveryone, ownPrivateArea];
