@@ -1,0 +1,133 @@
+/**
+ * `users` CLI: add a user, set a role, against the Redis the gateway uses (`REDIS_URL`, `REDIS_PREFIX`).
+ * The memory store lives inside one gateway process, so without REDIS_URL there is nothing to edit.
+ *
+ *   node apps/gateway/dist/cli/users.js add --email a@example.com --name "A" [--role user|admin]
+ *   node apps/gateway/dist/cli/users.js set-role --email a@example.com --role admin
+ *
+ * `add` reads the password from stdin (one line) when stdin is not a terminal, else prompts without echo;
+ * it is never taken from the command line, where `ps` and shell history would keep it.
+ */
+import { parseArgs } from 'node:util';
+import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { Redis } from 'ioredis';
+import { UserDirectory } from '../plugins/users.js';
+import { RedisUserStore } from '../stores/redis-user-store.js';
+import { EmailTakenError, ROLES, type Role } from '../stores/user-directory.js';
+
+export const USAGE = `usage:
+  users add --email <email> --name <name> [--role user|admin]   (password from stdin or a prompt)
+  users set-role --email <email> --role user|admin
+environment: REDIS_URL (required), REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST`;
+
+export interface CliIo {
+  env: Env;
+  readPassword: () => Promise<string>;
+  out: (line: string) => void;
+  err: (line: string) => void;
+}
+
+/** Runs the command; resolves to the process exit code. */
+export async function runUsersCommand(argv: string[], io: CliIo): Promise<number> {
+  let parsed: ReturnType<typeof parse>;
+  try {
+    parsed = parse(argv);
+  } catch (error) {
+    io.err(`${(error as Error).message}\n${USAGE}`);
+    return 64;
+  }
+  const { command, values } = parsed;
+  const env = new EnvReader(io.env);
+  const redisUrl = env.url('REDIS_URL');
+  const prefix = env.string('REDIS_PREFIX', 'sd:');
+  const memoryCost = env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 });
+  const timeCost = env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 });
+  if (redisUrl === undefined) {
+    env.problem(
+      'REDIS_URL is not set: without Redis the gateway keeps users in its own process memory, which no other process can change (demo users are seeded at start-up instead)',
+    );
+  }
+  if (env.problems.length > 0) {
+    io.err(env.problems.join('\n'));
+    return 78;
+  }
+  const role = values.role as Role | undefined;
+  if (role !== undefined && !ROLES.includes(role)) {
+    io.err(`--role must be one of: ${ROLES.join(', ')}`);
+    return 64;
+  }
+  if (!values.email) {
+    io.err(`--email is required\n${USAGE}`);
+    return 64;
+  }
+  const redis = new Redis(String(redisUrl), {
+    maxRetriesPerRequest: 1,
+    connectTimeout: 5_000,
+    lazyConnect: true,
+  });
+  redis.on('error', () => undefined);
+  try {
+    try {
+      await redis.connect();
+    } catch (error) {
+      io.err(`cannot reach Redis at ${redactRedisUrl(String(redisUrl))}: ${(error as Error).message}`);
+      return 69;
+    }
+    const users = new UserDirectory(new RedisUserStore(redis, prefix), {
+      memoryCost,
+      timeCost,
+      parallelism: 1,
+    });
+    if (command === 'add') {
+      if (!values.name) {
+        io.err(`--name is required\n${USAGE}`);
+        return 64;
+      }
+      const password = await io.readPassword();
+      try {
+        const user = await users.create({
+          email: values.email,
+          name: values.name,
+          role: role ?? 'user',
+          password,
+        });
+        io.out(`added ${user.email} (${user.role}) with id ${user.id}`);
+        return 0;
+      } catch (error) {
+        io.err(
+          error instanceof EmailTakenError ? error.message : `cannot add user: ${(error as Error).message}`,
+        );
+        return 65;
+      }
+    }
+    if (role === undefined) {
+      io.err(`--role is required\n${USAGE}`);
+      return 64;
+    }
+    const user = await users.findByEmail(values.email);
+    if (!user || !(await users.setRole(user.id, role))) {
+      io.err(`no user with email ${values.email}`);
+      return 65;
+    }
+    io.out(`${user.email} is now ${role}`);
+    return 0;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+function parse(argv: string[]) {
+  const { positionals, values } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } },
+  });
+  const command = positionals[0];
+  if (command !== 'add' && command !== 'set-role') throw new Error(`unknown command "${command ?? ''}"`);
+  if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}"`);
+  return { command, values };
+}
+
+function redactRedisUrl(url: string): string {
+  return url.replace(/\/\/[^@/]*@/, '//***@');
+}
