@@ -1,13 +1,22 @@
 import swagger from '@fastify/swagger';
+import { ErrorCode } from '@stagedoor/shared/errors';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { MediaConfig } from './config.js';
+import httpPolicy from './plugins/http-policy.js';
+import storage from './plugins/storage.js';
+import tokenVerifier from './plugins/token-verifier.js';
+import catalogRoutes from './routes/catalog.js';
 import healthRoutes from './routes/health.js';
+import objectRoutes from './routes/objects.js';
+import uploadRoutes from './routes/uploads.js';
 
 export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
+  /** A pino-compatible logger instance (tests capture log lines with it). */
+  loggerInstance?: FastifyServerOptions['loggerInstance'];
 }
 
 export function loggerOptions(config: { logLevel: string }): FastifyServerOptions['logger'] {
@@ -15,18 +24,45 @@ export function loggerOptions(config: { logLevel: string }): FastifyServerOption
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
     serializers: {
+      // Tokens travel in URLs (`?token=`, `/v1/t/<token>/`): only the redacted URL is ever logged.
       req: (req) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
     },
   };
 }
 
 export async function buildApp(config: MediaConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
-  const app = Fastify({ logger: options.logger ?? loggerOptions(config) });
+  const app = Fastify({
+    ...(options.loggerInstance
+      ? { loggerInstance: options.loggerInstance }
+      : { logger: options.logger ?? loggerOptions(config) }),
+    // A URL that is not valid percent-encoding gets the contract's body, not Fastify's (which echoes the
+    // URL, token included).
+    frameworkErrors: (error, request, reply: FastifyReply) => {
+      const url = request.raw.url ?? '';
+      const isObject = url.startsWith('/v1/objects/') || url.startsWith('/v1/t/');
+      const code = isObject ? ErrorCode.invalidKey : ErrorCode.invalidRequest;
+      const message =
+        error.code === 'FST_ERR_BAD_URL'
+          ? 'the URL is not correctly percent-encoded'
+          : 'the request is malformed';
+      reply
+        .header('referrer-policy', 'no-referrer')
+        .header('cache-control', 'no-store')
+        .code(400)
+        .send({ error: code, message });
+    },
+  });
   app.addSchema(errorBodySchema);
   await app.register(swagger, { openapi: { info: { title: 'stagedoor media', version: '0.1.0' } } });
   app.setErrorHandler(sendContractError);
   app.setNotFoundHandler(sendNotFound);
+  await app.register(httpPolicy, { config });
+  await app.register(tokenVerifier, { config });
+  await app.register(storage, { config });
   await app.register(healthRoutes);
+  await app.register(objectRoutes);
+  await app.register(catalogRoutes);
+  await app.register(uploadRoutes, { config });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
 }

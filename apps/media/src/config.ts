@@ -3,6 +3,7 @@
  * fails start-up with every problem listed.
  */
 import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { CLOCK_TOLERANCE_SECONDS } from '@stagedoor/shared/tokens';
 
 export interface MediaConfig {
   production: boolean;
@@ -14,6 +15,12 @@ export interface MediaConfig {
   /** The token issuer media accepts (the gateway's public URL). */
   issuer: string;
   jwks: { url: URL } | { file: string };
+  /** Remote JWKS: how long keys are cached, the minimum gap between refetches for an unknown kid, fetch timeout. */
+  jwksCacheMaxAgeSeconds: number;
+  jwksCooldownSeconds: number;
+  jwksTimeoutMs: number;
+  /** Allowed clock skew for exp/nbf/iat (the contract caps it at 5 s). */
+  clockToleranceSeconds: number;
   s3: {
     endpoint: string | undefined;
     region: string;
@@ -24,8 +31,16 @@ export interface MediaConfig {
     maxSockets: number;
     connectTimeoutMs: number;
     requestTimeoutMs: number;
+    /** Idle time on a storage socket (also while a body streams) before it is given up. */
+    socketTimeoutMs: number;
+    maxAttempts: number;
   };
   maxUploadBytes: number;
+  upload: { partBytes: number; queueSize: number };
+  /** Entries of the object size/ETag cache used to answer suffix ranges. */
+  metadataCacheEntries: number;
+  /** Bound on each /readyz probe (storage and keys). */
+  readyTimeoutMs: number;
 }
 
 export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
@@ -67,6 +82,13 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
     ],
     issuer: env.string('TOKEN_ISSUER', gatewayUrl.origin),
     jwks,
+    jwksCacheMaxAgeSeconds: env.int('JWKS_CACHE_MAX_AGE_SECONDS', 600, { min: 1, max: 86_400 }),
+    jwksCooldownSeconds: env.int('JWKS_COOLDOWN_SECONDS', 30, { min: 0, max: 3600 }),
+    jwksTimeoutMs: env.int('JWKS_TIMEOUT_MS', 3000, { min: 100, max: 60_000 }),
+    clockToleranceSeconds: env.int('CLOCK_TOLERANCE_SECONDS', CLOCK_TOLERANCE_SECONDS, {
+      min: 0,
+      max: CLOCK_TOLERANCE_SECONDS,
+    }),
     s3: {
       endpoint: env.url('S3_ENDPOINT')?.toString(),
       region: env.string('S3_REGION', 'us-east-1'),
@@ -77,8 +99,17 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
       maxSockets: env.int('S3_MAX_SOCKETS', 256, { min: 1, max: 10_000 }),
       connectTimeoutMs: env.int('S3_CONNECT_TIMEOUT_MS', 3000, { min: 100, max: 60_000 }),
       requestTimeoutMs: env.int('S3_REQUEST_TIMEOUT_MS', 10_000, { min: 100, max: 600_000 }),
+      socketTimeoutMs: env.int('S3_SOCKET_TIMEOUT_MS', 60_000, { min: 100, max: 3_600_000 }),
+      maxAttempts: env.int('S3_MAX_ATTEMPTS', 2, { min: 1, max: 10 }),
     },
     maxUploadBytes: env.int('MAX_UPLOAD_BYTES', 5 * 1024 ** 3, { min: 1, max: 5 * 1024 ** 4 }),
+    upload: {
+      // S3 refuses multipart parts under 5 MiB (except the last); memory per upload is about partBytes × (queueSize + 1).
+      partBytes: env.int('UPLOAD_PART_BYTES', 8 * 1024 ** 2, { min: 5 * 1024 ** 2, max: 512 * 1024 ** 2 }),
+      queueSize: env.int('UPLOAD_QUEUE_SIZE', 2, { min: 1, max: 16 }),
+    },
+    metadataCacheEntries: env.int('METADATA_CACHE_ENTRIES', 1024, { min: 0, max: 1_000_000 }),
+    readyTimeoutMs: env.int('READY_TIMEOUT_MS', 2000, { min: 100, max: 60_000 }),
   };
   env.finish();
   return config;

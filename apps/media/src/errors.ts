@@ -20,3 +20,4 @@ export const LengthRequired = createError(
 export const PayloadTooLarge = createError(ErrorCode.payloadTooLarge, 'the body is larger than allowed', 413);
 export const StorageUnavailable = createError<[string]>(ErrorCode.storageUnavailable, '%s', 503);
 export const StorageBadGateway = createError<[string]>(ErrorCode.storageUnavailable, '%s', 502);
+export const KeysUnavailable = createError<[string]>(ErrorCode.serviceUnavailable, '%s', 503);

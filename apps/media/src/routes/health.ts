@@ -1,3 +1,4 @@
+import { ErrorCode } from '@stagedoor/shared/errors';
 import type { FastifyInstance } from 'fastify';
 
 export default async function healthRoutes(app: FastifyInstance): Promise<void> {
@@ -16,6 +17,17 @@ export default async function healthRoutes(app: FastifyInstance): Promise<void> 
         },
       },
     },
-    async () => ({ status: 'ready' }),
+    async (_request, reply) => {
+      // Both probes are bounded (READY_TIMEOUT_MS, JWKS_TIMEOUT_MS), so readyz answers in bounded time.
+      const [storage, keys] = await Promise.all([app.storage.reachable(), app.tokenVerifier.keysReachable()]);
+      if (storage && keys) return { status: 'ready' };
+      const missing = [storage ? null : 'storage', keys ? null : 'verification keys']
+        .filter(Boolean)
+        .join(' and ');
+      return reply
+        .code(503)
+        .header('cache-control', 'no-store')
+        .send({ error: ErrorCode.serviceUnavailable, message: `${missing} unreachable` });
+    },
   );
 }

@@ -1,0 +1,191 @@
+/**
+ * Verifying the gateway's JWTs (CONTRACT.md, Tokens). Keys come only from the configured JWKS (remote, cached,
+ * refetched for an unknown kid after a cooldown; or a static file): jose's key-set getters pick a key by
+ * `kid`/`alg` alone, so `jwk`, `jku`, `x5u` and `x5c` headers can never bring their own key. Algorithms come
+ * from our allowlist, never from the token. `typ` picks the profile and the two exclude each other
+ * (RFC 8725 §3.12).
+ */
+import { readFileSync } from 'node:fs';
+import {
+  ALLOWED_ALGORITHMS,
+  CLOCK_TOLERANCE_SECONDS,
+  checkMediaClaims,
+  checkServiceClaims,
+  MAX_MEDIA_TOKEN_TTL_SECONDS,
+  MAX_SERVICE_TOKEN_TTL_SECONDS,
+  MAX_TOKEN_BYTES,
+  MEDIA_AUDIENCE,
+  MEDIA_TOKEN_TYP,
+  type MediaGrant,
+  type MediaTokenClaims,
+  mediaGrantOf,
+  parseScope,
+  SERVICE_TOKEN_TYP,
+  type ServiceTokenClaims,
+} from '@stagedoor/shared/tokens';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import {
+  createLocalJWKSet,
+  createRemoteJWKSet,
+  decodeProtectedHeader,
+  type JSONWebKeySet,
+  type JWTVerifyGetKey,
+  errors as joseErrors,
+  jwtVerify,
+} from 'jose';
+import type { MediaConfig } from '../config.js';
+
+export type VerifiedToken =
+  | { profile: 'media'; claims: MediaTokenClaims; grant: MediaGrant; expiresAt: number }
+  | { profile: 'service'; claims: ServiceTokenClaims; scopes: Set<string>; expiresAt: number };
+
+/** The token is not acceptable; `reason` is safe to show (it never contains the token). */
+export class TokenRejected extends Error {
+  readonly code = 'ERR_TOKEN_REJECTED';
+}
+
+/** The key set could not be fetched, so no token can be judged right now (not the caller's fault). */
+export class KeysUnreachable extends Error {
+  readonly code = 'ERR_KEYS_UNREACHABLE';
+}
+
+const COMPACT_JWS = /^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$/;
+
+const PROFILES = {
+  [MEDIA_TOKEN_TYP]: { profile: 'media', maxTtl: MAX_MEDIA_TOKEN_TTL_SECONDS },
+  [SERVICE_TOKEN_TYP]: { profile: 'service', maxTtl: MAX_SERVICE_TOKEN_TTL_SECONDS },
+} as const;
+
+function isKeyFetchFailure(error: unknown): boolean {
+  if (error instanceof joseErrors.JWKSTimeout || error instanceof joseErrors.JWKSInvalid) return true;
+  // fetch() failures (refused, reset) are TypeErrors; a non-200 JWKS answer is a bare JOSEError.
+  if (error instanceof TypeError) return true;
+  return error instanceof joseErrors.JOSEError && error.code === 'ERR_JOSE_GENERIC';
+}
+
+export async function verifyAccessToken(
+  token: string,
+  getKey: JWTVerifyGetKey,
+  options: { issuer: string; clockToleranceSeconds?: number },
+): Promise<VerifiedToken> {
+  // Refused before any parsing: a giant token costs nothing but this comparison.
+  if (token.length > MAX_TOKEN_BYTES) throw new TokenRejected('the token is too large');
+  if (!COMPACT_JWS.test(token)) throw new TokenRejected('the token is malformed');
+  let typ: unknown;
+  try {
+    typ = decodeProtectedHeader(token).typ;
+  } catch {
+    throw new TokenRejected('the token is malformed');
+  }
+  const profile = typeof typ === 'string' ? PROFILES[typ as keyof typeof PROFILES] : undefined;
+  if (!profile) throw new TokenRejected('the token has the wrong type');
+  let payload: Record<string, unknown>;
+  try {
+    ({ payload } = await jwtVerify(token, getKey, {
+      algorithms: [...ALLOWED_ALGORITHMS],
+      typ: typ as string,
+      issuer: options.issuer,
+      audience: MEDIA_AUDIENCE,
+      clockTolerance: Math.min(
+        options.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS,
+        CLOCK_TOLERANCE_SECONDS,
+      ),
+      requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti'],
+    }));
+  } catch (error) {
+    if (error instanceof KeysUnreachable) throw error;
+    if (error instanceof joseErrors.JWTExpired) throw new TokenRejected('the token has expired');
+    if (error instanceof joseErrors.JWKSNoMatchingKey)
+      throw new TokenRejected('the token was signed by an unknown key');
+    if (error instanceof joseErrors.JWSSignatureVerificationFailed) {
+      throw new TokenRejected('the token signature is not valid');
+    }
+    if (error instanceof joseErrors.JWTClaimValidationFailed) {
+      throw new TokenRejected(`the token's "${error.claim}" claim is not acceptable`);
+    }
+    if (error instanceof joseErrors.JOSEAlgNotAllowed)
+      throw new TokenRejected('the token algorithm is not allowed');
+    throw new TokenRejected('the token is not valid');
+  }
+  const iat = payload.iat as number;
+  const exp = payload.exp as number;
+  // A token living longer than its profile allows was not minted by our gateway's rules.
+  if (exp - iat > profile.maxTtl) throw new TokenRejected('the token lifetime is too long');
+  if (profile.profile === 'media') {
+    const check = checkMediaClaims(payload);
+    if (!check.ok) throw new TokenRejected(check.reason);
+    return { profile: 'media', claims: check.claims, grant: mediaGrantOf(check.claims), expiresAt: exp };
+  }
+  const check = checkServiceClaims(payload);
+  if (!check.ok) throw new TokenRejected(check.reason);
+  return { profile: 'service', claims: check.claims, scopes: parseScope(check.claims.scope), expiresAt: exp };
+}
+
+export interface TokenVerifier {
+  verify(token: string): Promise<VerifiedToken>;
+  /** True when the keys can be fetched now (a static file always can). Bounded by the JWKS timeout. */
+  keysReachable(): Promise<boolean>;
+}
+
+function remoteKeySet(config: MediaConfig, url: URL): { getKey: JWTVerifyGetKey; probe(): Promise<boolean> } {
+  const remote = createRemoteJWKSet(url, {
+    cacheMaxAge: config.jwksCacheMaxAgeSeconds * 1000,
+    cooldownDuration: config.jwksCooldownSeconds * 1000,
+    timeoutDuration: config.jwksTimeoutMs,
+  });
+  const getKey: JWTVerifyGetKey = async (header, token) => {
+    try {
+      return await remote(header, token);
+    } catch (error) {
+      if (!isKeyFetchFailure(error)) throw error;
+      // The cache expired and the gateway does not answer: keep verifying with the last keys we saw
+      // (a retired key is still removed as soon as a fetch succeeds); with none at all, no token can pass.
+      const stale = remote.jwks();
+      if (stale) return createLocalJWKSet(stale)(header, token);
+      throw new KeysUnreachable('the verification keys cannot be fetched');
+    }
+  };
+  return {
+    getKey,
+    probe: async () => {
+      try {
+        await remote.reload();
+        return true;
+      } catch {
+        return false;
+      }
+    },
+  };
+}
+
+function fileKeySet(file: string): JWTVerifyGetKey {
+  const jwks = JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet;
+  if (!Array.isArray(jwks.keys) || jwks.keys.some((k) => 'd' in k)) {
+    throw new Error(`JWKS_FILE ${file} must be a JWK Set of public keys`);
+  }
+  return createLocalJWKSet(jwks);
+}
+
+export function createTokenVerifier(config: MediaConfig): TokenVerifier {
+  const options = { issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds };
+  if ('file' in config.jwks) {
+    const getKey = fileKeySet(config.jwks.file);
+    return { verify: (token) => verifyAccessToken(token, getKey, options), keysReachable: async () => true };
+  }
+  const { getKey, probe } = remoteKeySet(config, config.jwks.url);
+  return { verify: (token) => verifyAccessToken(token, getKey, options), keysReachable: probe };
+}
+
+declare module 'fastify' {
+  interface FastifyInstance {
+    tokenVerifier: TokenVerifier;
+  }
+}
+
+export default fp(
+  async (app: FastifyInstance, opts: { config: MediaConfig }) => {
+    app.decorate('tokenVerifier', createTokenVerifier(opts.config));
+  },
+  { name: 'token-verifier', fastify: '5.x' },
+);
