@@ -6,6 +6,7 @@
  * answer, so nothing half-written is ever visible.
  */
 import { pipeline, Transform } from 'node:stream';
+import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { authorizeService, verifyRequestToken } from '../authenticate.js';
@@ -89,7 +90,14 @@ export default async function uploadRoutes(
       });
       try {
         const result = await upload.done();
-        return reply.code(201).send({ key, size: counter.bytes, etag: normalizeEtag(result.ETag) ?? '' });
+        // Some stores (Ceph RGW) leave the ETag out of CompleteMultipartUpload's answer: ask for it.
+        const etag =
+          normalizeEtag(result.ETag) ??
+          normalizeEtag(
+            (await app.storage.client.send(new HeadObjectCommand({ Bucket: app.storage.bucket, Key: key })))
+              .ETag,
+          );
+        return reply.code(201).send({ key, size: counter.bytes, etag: etag ?? '' });
       } catch (error) {
         if (error instanceof PayloadTooLarge || counter.errored instanceof PayloadTooLarge) {
           reply.header('connection', 'close');
