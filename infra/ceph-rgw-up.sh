@@ -4,7 +4,7 @@
 #   infra/ceph-rgw-up.sh          start (about 12 s); prints the endpoint and keys
 #   infra/ceph-rgw-up.sh stop     stop every daemon it started and delete its directory
 # Needs: apt-get install -y --no-install-recommends ceph-mon ceph-osd radosgw ceph-common
-# Settings (env): CEPH_DIR (/tmp/stagedoor-ceph), RGW_PORT (7480), S3_ACCESS_KEY_ID (TESTKEY),
+# Settings (env): CEPH_DIR (/tmp/stagedoor-ceph), RGW_PORT (7480), CEPH_MON_PORT (3300), S3_ACCESS_KEY_ID (TESTKEY),
 # S3_SECRET_ACCESS_KEY (TESTSECRET), MEMSTORE_BYTES (2 GiB: the OSD keeps every object in RAM).
 # Why each unusual setting is here (each one was found by trying, see FACTS.md):
 #   - ms bind msgr1 = false, ms (mon) client mode = crc secure: without them radosgw hangs 300 s then exits;
@@ -13,6 +13,7 @@
 set -euo pipefail
 C=${CEPH_DIR:-/tmp/stagedoor-ceph}
 RGW_PORT=${RGW_PORT:-7480}
+MON_PORT=${CEPH_MON_PORT:-3300}
 AK=${S3_ACCESS_KEY_ID:-TESTKEY}
 SK=${S3_SECRET_ACCESS_KEY:-TESTSECRET}
 
@@ -57,7 +58,7 @@ FSID=$(cat /proc/sys/kernel/random/uuid)
 cat >ceph.conf <<CONF
 [global]
 fsid = $FSID
-mon host = v2:127.0.0.1:3300
+mon host = v2:127.0.0.1:$MON_PORT
 public network = 127.0.0.0/8
 auth cluster required = none
 auth service required = none
@@ -88,7 +89,7 @@ CONF
 export CEPH_CONF=$C/ceph.conf
 ceph-authtool --create-keyring keyring --gen-key -n mon. --cap mon 'allow *' >/dev/null
 ceph-authtool keyring --gen-key -n client.admin --cap mon 'allow *' --cap osd 'allow *' >/dev/null
-monmaptool --create --addv a '[v2:127.0.0.1:3300]' --fsid "$FSID" monmap >/dev/null
+monmaptool --create --addv a "[v2:127.0.0.1:$MON_PORT]" --fsid "$FSID" monmap >/dev/null
 ceph-mon --mkfs -i a --monmap monmap --keyring keyring
 ceph-mon -i a
 OSDUUID=$(cat /proc/sys/kernel/random/uuid)
