@@ -1,0 +1,166 @@
+#!/usr/bin/env node
+// Tokens bench (issue 4):
+// 1. POST /media/tokens req/s ÷ GET /auth/me req/s, one gateway process (sessions in Redis), one run,
+//    alternating rounds so both see the same machine state. Target ≥ 0.7.
+// 2. Media's token verification cost per call (µs, p50/p99): media's own verifier
+//    (apps/media/dist/plugins/token-verifier.js) with its remote JWKS cache warm, timed in a loop.
+// Writes the "## Tokens" section of bench/RESULTS.md. Env: BENCH_REDIS_URL (default redis://127.0.0.1:6379/2),
+// BENCH_SECONDS (3), BENCH_CONNECTIONS (32), BENCH_ROUNDS (3), BENCH_VERIFY_ITERATIONS (20000).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpus, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DEMO_LISTENER } from '@stagedoor/shared/demo';
+import { Redis } from 'ioredis';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/2';
+const seconds = Number(process.env.BENCH_SECONDS ?? 3);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 3);
+const iterations = Number(process.env.BENCH_VERIFY_ITERATIONS ?? 20_000);
+const prefix = `bench-tokens-${randomBytes(4).toString('hex')}:`;
+const dataDir = mkdtempSync(join(tmpdir(), 'sd-bench-tokens-'));
+
+function startGateway() {
+  const child = spawn(process.execPath, [join(here, 'gateway-server.mjs'), redisUrl, prefix, dataDir], {
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
+    child.stdout.on('data', (chunk) => {
+      const match = /PORT (\d+)/.exec(chunk.toString());
+      if (match) resolve({ child, url: `http://127.0.0.1:${match[1]}` });
+    });
+  });
+}
+
+function load(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, 'load.mjs'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+    });
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
+    );
+  });
+}
+
+function percentile(sorted, p) {
+  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
+}
+
+const { child, url } = await startGateway();
+try {
+  const login = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: DEMO_LISTENER.email, password: DEMO_LISTENER.password }),
+  });
+  if (login.status !== 200) throw new Error(`sign-in failed: ${login.status}`);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
+  const { csrfToken } = await login.json();
+
+  const me = { url: `${url}/auth/me`, headers: { cookie } };
+  const mint = {
+    url: `${url}/media/tokens`,
+    method: 'POST',
+    headers: { cookie, 'x-csrf-token': csrfToken, 'content-type': 'application/json' },
+    body: JSON.stringify({ key: 'catalog/bench.wav' }),
+  };
+  const common = { connections, duration: seconds };
+  await load({ ...me, ...common, duration: 2 }); // warm-up
+  await load({ ...mint, ...common, duration: 2 });
+  const meRuns = [];
+  const mintRuns = [];
+  for (let i = 0; i < rounds; i++) {
+    meRuns.push(await load({ ...me, ...common }));
+    mintRuns.push(await load({ ...mint, ...common }));
+  }
+  for (const r of [...meRuns, ...mintRuns]) {
+    if (r.non2xx > 0 || r.errors > 0) throw new Error(`a load run had failures: ${JSON.stringify(r)}`);
+  }
+  const best = (runs) => Math.max(...runs.map((r) => r.requestsPerSecond));
+  const meBest = best(meRuns);
+  const mintBest = best(mintRuns);
+  const ratio = mintBest / meBest;
+
+  // Media's verifier, exactly as media builds it, against the live gateway's JWKS.
+  const { loadMediaConfig } = await import(pathToFileURL(join(root, 'apps/media/dist/config.js')).href);
+  const { createTokenVerifier } = await import(
+    pathToFileURL(join(root, 'apps/media/dist/plugins/token-verifier.js')).href
+  );
+  const verifier = createTokenVerifier(
+    loadMediaConfig({
+      JWKS_URL: `${url}/.well-known/jwks.json`,
+      GATEWAY_PUBLIC_URL: 'http://localhost:8080',
+    }),
+  );
+  const tokens = [];
+  for (let i = 0; i < 50; i++) {
+    const res = await fetch(mint.url, { method: 'POST', headers: mint.headers, body: mint.body });
+    tokens.push((await res.json()).token);
+  }
+  for (let i = 0; i < 2000; i++) await verifier.verify(tokens[i % tokens.length]); // warms the JWKS cache and the JIT
+  const samples = new Float64Array(iterations);
+  for (let i = 0; i < iterations; i++) {
+    const start = process.hrtime.bigint();
+    await verifier.verify(tokens[i % tokens.length]);
+    samples[i] = Number(process.hrtime.bigint() - start) / 1000;
+  }
+  samples.sort();
+  const p50 = percentile(samples, 50);
+  const p99 = percentile(samples, 99);
+
+  const cpu = cpus();
+  const section = `## Tokens
+
+Command: \`pnpm bench tokens\` (= \`node bench/tokens/run.mjs\`; needs a built workspace and Redis at
+\`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/2\`, under a random key prefix that is deleted afterwards).
+Run ${new Date().toISOString()} on ${cpu.length} CPUs (${cpu[0]?.model.trim()}), Node ${process.version}; Redis on the
+same machine. The gateway runs in its own process with sessions in Redis; autocannon runs in another
+(${connections} connections, ${seconds} s per round, ${rounds} alternating rounds, best round counted, after 2 s warm-ups).
+
+| gateway route (same session, same process) | req/s (best) | rounds |
+| --- | ---: | --- |
+| \`GET /auth/me\` | ${Math.round(meBest)} | ${meRuns.map((r) => Math.round(r.requestsPerSecond)).join(', ')} |
+| \`POST /media/tokens\` \`{"key"}\` (session + CSRF + entitlement + Ed25519 signature) | ${Math.round(mintBest)} | ${mintRuns.map((r) => Math.round(r.requestsPerSecond)).join(', ')} |
+
+- mint / me = **${ratio.toFixed(2)}×** (target ≥ 0.7×: **${ratio >= 0.7 ? 'met' : 'missed'}**)
+
+| media token verification (media's \`createTokenVerifier\`, remote JWKS cache warm, ${iterations} calls in a loop) | p50 | p99 |
+| --- | ---: | ---: |
+| \`verify(token)\`: size and shape checks, header, EdDSA signature, claims, profile | ${p50.toFixed(1)} µs | ${p99.toFixed(1)} µs |
+`;
+  console.log(section);
+  const resultsPath = join(here, '..', 'RESULTS.md');
+  let results = '';
+  try {
+    results = readFileSync(resultsPath, 'utf8');
+  } catch {
+    results = '# Benchmark results\n';
+  }
+  const pattern = /## Tokens\n[\s\S]*?(?=\n## |$)/;
+  results = pattern.test(results)
+    ? results.replace(pattern, section.trimEnd())
+    : `${results.trimEnd()}\n\n${section}`;
+  writeFileSync(resultsPath, results.endsWith('\n') ? results : `${results}\n`);
+} finally {
+  child.kill('SIGTERM');
+  const redis = new Redis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  rmSync(dataDir, { recursive: true, force: true });
+}
