@@ -160,6 +160,32 @@ describe('the typed media client with a token from /oauth/token', () => {
     expect(fetched).toBe(1);
   });
 
+  it('uploads a stream body with its length', async () => {
+    const client = new MediaClient({
+      baseUrl: stack.mediaUrl,
+      tokens: cachedTokenSource(
+        clientCredentialsFetcher({
+          tokenUrl: `${stack.gatewayUrl}/oauth/token`,
+          clientId: DEMO.id,
+          clientSecret: DEMO.secret,
+          scope: 'media:write media:read',
+        }),
+      ),
+    });
+    const bytes = randomBytes(300_000);
+    const body = new ReadableStream<Uint8Array>({
+      start(controller) {
+        for (let i = 0; i < bytes.length; i += 65_536) controller.enqueue(bytes.subarray(i, i + 65_536));
+        controller.close();
+      },
+    });
+    const put = await client.putObject('catalog/streamed.wav', body, 'audio/wav', {
+      contentLength: bytes.length,
+    });
+    expect(put.size).toBe(bytes.length);
+    expect((await client.headObject('catalog/streamed.wav'))?.size).toBe(bytes.length);
+  });
+
   it('fails with a typed error when its client is refused a scope', async () => {
     const client = new MediaClient({
       baseUrl: stack.mediaUrl,
