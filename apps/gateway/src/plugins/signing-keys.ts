@@ -30,7 +30,7 @@ import {
   randomBytes,
   webcrypto,
 } from 'node:crypto';
-import { link, mkdir, open, readFile, unlink } from 'node:fs/promises';
+import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { ConfigError } from '@stagedoor/shared/env';
 import {
@@ -308,6 +308,15 @@ async function signingKeysPlugin(app: FastifyInstance, options: { config: Gatewa
   });
   app.decorate('signingKeys', set);
   app.log.info({ source: set.source, kid: set.active().kid }, 'signing keys loaded');
+  if (config.signingKeysFile) {
+    const { mode } = await stat(config.signingKeysFile);
+    if ((mode & 0o077) !== 0) {
+      app.log.warn(
+        { file: config.signingKeysFile, mode: (mode & 0o777).toString(8) },
+        'SIGNING_KEYS_FILE is readable by group or others; it holds private keys (chmod 600)',
+      );
+    }
+  }
   if (set.source === 'env') return;
   // SIGHUP re-reads the key file (the rotation steps); a bad file is logged and the old set kept.
   const onHangup = () => {
