@@ -30,7 +30,7 @@ export function parseDockerfile(text: string): { instructions: Instruction[]; st
     if (pending !== '' && trimmed.startsWith('#')) continue;
     if (pending === '') startLine = i + 1;
     if (trimmed.endsWith('\\')) {
-      pending += `${trimmed.slice(0, -1)} `;
+      pending += `${trimmed.slice(0, -1).trimEnd()} `;
       continue;
     }
     const full = `${pending}${trimmed}`.trim();
