@@ -173,10 +173,22 @@ describe('wiring', () => {
     }
   });
 
-  it('production: the URLs browsers are given are the operator’s', () => {
-    const gateway = loadGatewayConfig(containerEnv(production(), 'gateway'));
+  it('demo: both localhost and 127.0.0.1 are the gateway’s own origin, for the gateway and media', () => {
+    const project = loadComposeFiles([COMPOSE], { GATEWAY_PORT: '9090' }).project;
+    const gateway = loadGatewayConfig(containerEnv(project, 'gateway'));
+    const media = loadMediaConfig(containerEnv(project, 'media'));
+    expect(gateway.allowedOrigins).toEqual(['http://localhost:9090', 'http://127.0.0.1:9090']);
+    expect(media.corsOrigins).toEqual(['http://localhost:9090', 'http://127.0.0.1:9090']);
+  });
+
+  it('production: the URLs browsers are given are the operator’s, and no other origin is allowed', () => {
+    const project = production();
+    const gateway = loadGatewayConfig(containerEnv(project, 'gateway'));
+    const media = loadMediaConfig(containerEnv(project, 'media'));
     expect(gateway.publicUrl.origin).toBe(OPERATOR_ENV.GATEWAY_PUBLIC_URL);
     expect(gateway.mediaPublicUrl.origin).toBe(OPERATOR_ENV.MEDIA_PUBLIC_URL);
+    expect(gateway.allowedOrigins).toEqual([OPERATOR_ENV.GATEWAY_PUBLIC_URL]);
+    expect(media.corsOrigins).toEqual([OPERATOR_ENV.GATEWAY_PUBLIC_URL]);
   });
 });
 

@@ -126,6 +126,7 @@ describe('.dockerignore', () => {
       'tsconfig.base.json',
       'apps/gateway/src/server.ts',
       'apps/gateway/src/plugins/signing-keys.ts',
+      'apps/gateway/public/index.html',
       'apps/media/package.json',
       'packages/fixtures/src/seed-cli.ts',
       'infra/docker/ensure-bucket.mjs',
