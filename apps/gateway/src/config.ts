@@ -2,6 +2,7 @@
  * The gateway's configuration: read once from the environment at start-up into one typed object. A bad
  * value fails start-up with every problem listed (see `EnvReader`).
  */
+import { availableParallelism } from 'node:os';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
 
@@ -39,7 +40,7 @@ export interface GatewayConfig {
   trustProxy: boolean;
   loginRateLimit: { perAccountPerWindow: number; perIpPerWindow: number; windowSeconds: number };
   /** Argon2id cost for new password hashes (never below OWASP's minimum: 19 MiB, t=2, p=1). */
-  passwordHashing: { memoryKiB: number; timeCost: number };
+  passwordHashing: { memoryKiB: number; timeCost: number; maxConcurrent: number };
   dataDir: string;
   signingKeysFile: string | undefined;
   signingKeysJson: string | undefined;
@@ -108,6 +109,10 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     passwordHashing: {
       memoryKiB: env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 }),
       timeCost: env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 }),
+      maxConcurrent: env.int('ARGON2_MAX_CONCURRENCY', Math.max(1, availableParallelism() - 1), {
+        min: 1,
+        max: 64,
+      }),
     },
     dataDir: env.string('DATA_DIR', '.data/gateway'),
     signingKeysFile: env.string('SIGNING_KEYS_FILE'),

@@ -24,7 +24,7 @@ import type { GatewayConfig } from '../config.js';
 import { Unauthenticated } from '../errors.js';
 import { type SessionRecord, type SessionStore, sessionExpiresAt } from '../stores/session-store.js';
 import { StoreUnavailableError } from '../stores/store-errors.js';
-import type { PublicUser } from '../stores/user-directory.js';
+import { type PublicUser, toPublicUser } from '../stores/user-directory.js';
 
 export interface SessionView {
   /** Public handle (`ses_…`): safe to show, never usable as a cookie. */
@@ -104,20 +104,33 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
   app.decorateRequest('user', null);
   app.decorate('sessionStore', store);
 
+  // HMAC check and SHA-256 of a cookie seen before are remembered (a bounded map, this process only):
+  // they cost more than the rest of a signed-in request's own work.
+  const verified = new Map<string, { secret: string; hash: string; renew: boolean }>();
+  const verifyCookie = (request: FastifyRequest, raw: string) => {
+    const known = verified.get(raw);
+    if (known) return known;
+    const unsigned = request.unsignCookie(raw);
+    if (!unsigned.valid || unsigned.value === null || !SECRET_PATTERN.test(unsigned.value)) return null;
+    const entry = { secret: unsigned.value, hash: hashSessionSecret(unsigned.value), renew: unsigned.renew };
+    if (verified.size >= 10_000) verified.delete(verified.keys().next().value as string);
+    verified.set(raw, entry);
+    return entry;
+  };
+
   app.addHook('onRequest', async (request, reply) => {
     const raw = request.cookies[cfg.cookieName];
     if (raw === undefined) return;
-    const unsigned = request.unsignCookie(raw);
-    if (!unsigned.valid || unsigned.value === null || !SECRET_PATTERN.test(unsigned.value)) return;
-    const secret = unsigned.value;
-    const hash = hashSessionSecret(secret);
+    const unsigned = verifyCookie(request, raw);
+    if (unsigned === null) return;
+    const { secret, hash } = unsigned;
     const state: SessionState = { hash };
     states.set(request, state);
     try {
-      let record = await store.get(hash);
-      if (!record) return;
-      const user = await app.users.findById(record.userId);
-      if (!user) return;
+      const loaded = await app.stores.loadSession(hash);
+      if (!loaded?.user) return;
+      let record = loaded.record;
+      const user = toPublicUser(loaded.user);
       const now = Date.now();
       if (now - record.lastSeenAt >= touchMs) {
         const touched = { ...record, lastSeenAt: now };

@@ -5,6 +5,7 @@
  * wrong password take about the same time. A hash made with other parameters is replaced on sign-in.
  */
 import { randomBytes } from 'node:crypto';
+import { availableParallelism } from 'node:os';
 import { hash, parseOptions, verify } from '@node-rs/argon2';
 import { DEMO_USERS } from '@stagedoor/shared/demo';
 import type { FastifyInstance } from 'fastify';
@@ -28,16 +29,43 @@ export interface PasswordParams {
   parallelism: number;
 }
 
+/**
+ * At most `limit` Argon2 computations at once. They run on libuv's thread pool (4 threads), off the
+ * event loop, but on a 2-core machine 4 busy hashing threads still starve the event-loop thread of CPU:
+ * capping them at cores - 1 keeps one core for serving requests while sign-ins queue.
+ */
+export class ConcurrencyLimit {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(readonly limit: number) {}
+
+  async run<T>(task: () => Promise<T>): Promise<T> {
+    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
+    this.active++;
+    try {
+      return await task();
+    } finally {
+      this.active--;
+      this.waiting.shift()?.();
+    }
+  }
+}
+
 /** `Algorithm.Argon2id` of `@node-rs/argon2` (a const enum, which isolatedModules cannot import). */
 const ARGON2ID = 2;
 
 export class UserDirectory {
   private dummyHash: string | undefined;
 
+  private readonly hashing: ConcurrencyLimit;
+
   constructor(
     private readonly store: UserStore,
     private readonly params: PasswordParams,
-  ) {}
+    maxConcurrentHashes = Math.max(1, availableParallelism() - 1),
+  ) {
+    this.hashing = new ConcurrencyLimit(maxConcurrentHashes);
+  }
 
   async findById(id: string): Promise<PublicUser | null> {
     const user = await this.store.findById(id);
@@ -86,10 +114,11 @@ export class UserDirectory {
   async verifyPassword(email: string, password: string): Promise<PublicUser | null> {
     const user = await this.store.findByEmail(normalizeEmail(email));
     if (!user) {
-      await verify(await this.getDummyHash(), password).catch(() => false);
+      const dummy = await this.getDummyHash();
+      await this.hashing.run(() => verify(dummy, password)).catch(() => false);
       return null;
     }
-    const ok = await verify(user.passwordHash, password).catch(() => false);
+    const ok = await this.hashing.run(() => verify(user.passwordHash, password)).catch(() => false);
     if (!ok) return null;
     if (this.needsRehash(user.passwordHash)) {
       await this.store.update(user.id, { passwordHash: await this.hashPassword(password) });
@@ -112,7 +141,7 @@ export class UserDirectory {
   }
 
   hashPassword(password: string): Promise<string> {
-    return hash(password, { algorithm: ARGON2ID, ...this.params });
+    return this.hashing.run(() => hash(password, { algorithm: ARGON2ID, ...this.params }));
   }
 
   async getDummyHash(): Promise<string> {
@@ -142,11 +171,15 @@ declare module 'fastify' {
 
 async function usersPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
   const { config } = opts;
-  const users = new UserDirectory(app.stores.users, {
-    memoryCost: config.passwordHashing.memoryKiB,
-    timeCost: config.passwordHashing.timeCost,
-    parallelism: 1,
-  });
+  const users = new UserDirectory(
+    app.stores.users,
+    {
+      memoryCost: config.passwordHashing.memoryKiB,
+      timeCost: config.passwordHashing.timeCost,
+      parallelism: 1,
+    },
+    config.passwordHashing.maxConcurrent,
+  );
   app.decorate('users', users);
   await users.getDummyHash();
   if (config.demoFixtures) await users.seedDemoUsers();

@@ -7,20 +7,24 @@
  *                                        PEXPIREAT = the latest member's expiry, so it expires with them
  *   P sid:<hash>                 STRING  <userId>: the pointer a cookie lookup starts from; PX = absolute
  *   P spub:<publicId>            STRING  "<userId> <hash>": resolves a public handle; PX = absolute
+ *   P user:{u:<userId>}          STRING  the user (see redis-user-store.ts): read with the session by MGET
  *
  * `<hash>` is SHA-256 (base64url) of the cookie's secret; no key or value holds the secret itself.
  * A session and its index entry are written by one Lua script over keys of one slot (atomic, also on
  * Cluster). The two pointers are immutable once written and only ever lead to the session key, which is
  * the single source of truth: a pointer that outlives its session leads nowhere. Because a pointer never
- * changes, the hash → userId mapping is cached in process, so a request with a session costs one GET.
+ * changes, the hash → userId mapping is cached in process, so a request with a session costs one MGET
+ * (session + user, same slot).
  * Logout-all deletes exactly the sessions it read from the index, in a script that first checks the
  * index still holds exactly those members (else it re-reads and retries): a login that added a session
  * before the script ran is seen, and one after it is a new sign-in, so none is missed.
  */
 import type { Redis } from 'ioredis';
 import { RedisScript } from './redis-script.js';
+import { parseUser, userKey } from './redis-user-store.js';
 import { type SessionRecord, type SessionStore, sessionExpiresAt } from './session-store.js';
 import { storeCall } from './store-errors.js';
+import type { StoredUser } from './user-directory.js';
 
 /** KEYS: session, index. ARGV: record, ttl ms, hash, expiresAt ms, now ms, mode ("create" | "touch"). */
 const WRITE = new RedisScript(`
@@ -106,6 +110,28 @@ export class RedisSessionStore implements SessionStore {
         this.cachePointer(hash, userId);
       }
       return this.readRecord(await this.redis.get(this.sessionKey(userId, hash)));
+    });
+  }
+
+  /**
+   * The session and its user's stored JSON in one MGET (same hash tag, so one slot on a Cluster too):
+   * with the pointer cached, a signed-in request costs one Redis command.
+   */
+  async getWithUser(hash: string): Promise<{ record: SessionRecord; user: StoredUser | null } | null> {
+    return storeCall(async () => {
+      let userId = this.pointerCache.get(hash);
+      if (userId === undefined) {
+        const found = await this.redis.get(this.pointerKey(hash));
+        if (found === null) return null;
+        userId = found;
+        this.cachePointer(hash, userId);
+      }
+      const [rawSession, rawUser] = await this.redis.mget(
+        this.sessionKey(userId, hash),
+        userKey(this.prefix, userId),
+      );
+      const record = this.readRecord(rawSession ?? null);
+      return record ? { record, user: parseUser(rawUser ?? null) } : null;
     });
   }
 

@@ -1,22 +1,30 @@
 /**
  * Users in Redis (P = REDIS_PREFIX):
  *
- *   P user:{u:<id>}        HASH    id, email, name, role, passwordHash, createdAt
+ *   P user:{u:<id>}        STRING  the user as JSON: id, email, name, role, passwordHash, createdAt
  *   P user-email:<email>   STRING  <id>; SET NX is what makes emails unique
  *
- * The hash tag puts a user's record in the same Cluster slot as their sessions.
+ * The hash tag puts a user's record in the same Cluster slot as their sessions, and storing it as a
+ * string lets one MGET read a session and its user together (`RedisSessionStore.getWithUser`).
  */
 import type { Redis } from 'ioredis';
 import { RedisScript } from './redis-script.js';
 import { storeCall } from './store-errors.js';
 import { EmailTakenError, ROLES, type Role, type StoredUser, type UserStore } from './user-directory.js';
 
-/** KEYS: user. ARGV: field, value, field, value…; only when the user exists. */
+/** KEYS: user. ARGV: a JSON object of fields to change; only when the user exists. */
 const UPDATE_EXISTING = new RedisScript(`
-if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV))
+local raw = redis.call('GET', KEYS[1])
+if not raw then return 0 end
+local user = cjson.decode(raw)
+for k, v in pairs(cjson.decode(ARGV[1])) do user[k] = v end
+redis.call('SET', KEYS[1], cjson.encode(user))
 return 1
 `);
+
+export function userKey(prefix: string, id: string): string {
+  return `${prefix}user:{u:${id}}`;
+}
 
 export class RedisUserStore implements UserStore {
   constructor(
@@ -25,20 +33,20 @@ export class RedisUserStore implements UserStore {
   ) {}
 
   userKey(id: string): string {
-    return `${this.prefix}user:{u:${id}}`;
+    return userKey(this.prefix, id);
   }
   emailKey(email: string): string {
     return `${this.prefix}user-email:${email}`;
   }
 
   async findById(id: string): Promise<StoredUser | null> {
-    return storeCall(async () => parseUser(await this.redis.hgetall(this.userKey(id))));
+    return storeCall(async () => parseUser(await this.redis.get(this.userKey(id))));
   }
 
   async findByEmail(email: string): Promise<StoredUser | null> {
     return storeCall(async () => {
       const id = await this.redis.get(this.emailKey(email));
-      return id === null ? null : parseUser(await this.redis.hgetall(this.userKey(id)));
+      return id === null ? null : parseUser(await this.redis.get(this.userKey(id)));
     });
   }
 
@@ -47,14 +55,8 @@ export class RedisUserStore implements UserStore {
       const claimed = await this.redis.set(this.emailKey(user.email), user.id, 'NX');
       if (claimed !== 'OK') throw new EmailTakenError(user.email);
       try {
-        await this.redis.hset(this.userKey(user.id), {
-          id: user.id,
-          email: user.email,
-          name: user.name,
-          role: user.role,
-          passwordHash: user.passwordHash,
-          createdAt: String(user.createdAt),
-        });
+        const created = await this.redis.set(this.userKey(user.id), JSON.stringify(user), 'NX');
+        if (created !== 'OK') throw new EmailTakenError(user.email);
       } catch (error) {
         await this.redis.del(this.emailKey(user.email)).catch(() => undefined);
         throw error;
@@ -66,16 +68,24 @@ export class RedisUserStore implements UserStore {
     id: string,
     fields: Partial<Pick<StoredUser, 'role' | 'name' | 'passwordHash'>>,
   ): Promise<boolean> {
-    const args = Object.entries(fields).flatMap(([k, v]) => (v === undefined ? [] : [k, String(v)]));
-    if (args.length === 0) return (await this.findById(id)) !== null;
-    return storeCall(async () => (await UPDATE_EXISTING.run(this.redis, [this.userKey(id)], args)) === 1);
+    return storeCall(
+      async () => (await UPDATE_EXISTING.run(this.redis, [this.userKey(id)], [JSON.stringify(fields)])) === 1,
+    );
   }
 
   async close(): Promise<void> {}
 }
 
-function parseUser(hash: Record<string, string>): StoredUser | null {
-  const { id, email, name, role, passwordHash, createdAt } = hash;
-  if (!id || !email || name === undefined || !passwordHash || !ROLES.includes(role as Role)) return null;
+export function parseUser(raw: string | null): StoredUser | null {
+  if (raw === null) return null;
+  let user: Partial<StoredUser>;
+  try {
+    user = JSON.parse(raw) as Partial<StoredUser>;
+  } catch {
+    return null;
+  }
+  const { id, email, name, role, passwordHash, createdAt } = user;
+  if (!id || !email || typeof name !== 'string' || !passwordHash || !ROLES.includes(role as Role))
+    return null;
   return { id, email, name, role: role as Role, passwordHash, createdAt: Number(createdAt ?? 0) };
 }

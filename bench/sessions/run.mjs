@@ -1,0 +1,231 @@
+#!/usr/bin/env node
+// Sessions benchmark (issue 2). In one run, on loopback:
+//  1. GET /auth/me of the real gateway (Redis sessions) vs a bare Fastify route doing one Redis GET (the
+//     limit) vs express-session + connect-redis 7.1.1 (ioredis) reading the equivalent session;
+//  2. p99 latency of /healthz idle vs during 20 concurrent sign-ins (Argon2id off the event loop).
+// Each server runs in its own process, each load generator in another. Redis: BENCH_REDIS_URL
+// (default redis://127.0.0.1:6379/4), keys under a random prefix, deleted at the end.
+// Results go to bench/RESULTS.md, section "## Sessions".
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import http from 'node:http';
+import os from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { Redis } from 'ioredis';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/4';
+const PREFIX = `bench${randomBytes(4).toString('hex')}:`;
+const DURATION = Number(process.env.BENCH_DURATION ?? 10);
+const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
+const children = [];
+
+function startServer(kind) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, REDIS_URL, PREFIX], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    children.push(child);
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      const m = /PORT (\d+)/.exec(out);
+      if (m) resolve({ kind, port: Number(m[1]), child });
+    });
+    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+function runLoad(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, 'load.mjs'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+    });
+    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
+  });
+}
+
+function request(port, method, path, { headers = {}, body } = {}) {
+  return new Promise((resolve, reject) => {
+    const req = http.request({ host: '127.0.0.1', port, method, path, headers }, (res) => {
+      let data = '';
+      res.on('data', (d) => {
+        data += d;
+      });
+      res.on('end', () => resolve({ status: res.statusCode, headers: res.headers, body: data }));
+    });
+    req.on('error', reject);
+    if (body !== undefined) req.end(body);
+    else req.end();
+  });
+}
+
+function cookieFrom(res) {
+  const set = res.headers['set-cookie'] ?? [];
+  const sid = set.find((c) => c.startsWith('sid='));
+  if (!sid) throw new Error(`no session cookie (status ${res.status}: ${res.body})`);
+  return sid.split(';')[0];
+}
+
+/** Latency probe: `concurrency` requests in flight for `seconds`; exact per-request timings (µs). */
+async function probe(port, path, seconds, concurrency = 2) {
+  const agent = new http.Agent({ keepAlive: true, maxSockets: concurrency });
+  const samples = [];
+  const end = Date.now() + seconds * 1000;
+  const worker = async () => {
+    while (Date.now() < end) {
+      const t0 = process.hrtime.bigint();
+      await new Promise((resolve, reject) => {
+        http
+          .get({ host: '127.0.0.1', port, path, agent }, (res) => {
+            res.resume();
+            res.on('end', resolve);
+          })
+          .on('error', reject);
+      });
+      samples.push(Number(process.hrtime.bigint() - t0) / 1000);
+      // A steady, modest rate (~200 req/s per worker) rather than saturation: this measures latency.
+      await new Promise((r) => setTimeout(r, 5));
+    }
+  };
+  await Promise.all(Array.from({ length: concurrency }, worker));
+  agent.destroy();
+  samples.sort((a, b) => a - b);
+  const pct = (p) => samples[Math.min(samples.length - 1, Math.floor((p / 100) * samples.length))];
+  return { n: samples.length, p50: pct(50) / 1000, p99: pct(99) / 1000 };
+}
+
+async function cleanup() {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  const redis = new Redis(REDIS_URL);
+  let cursor = '0';
+  let deleted = 0;
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) deleted += await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  return deleted;
+}
+
+function machine() {
+  const cpuinfo = existsSync('/proc/cpuinfo') ? readFileSync('/proc/cpuinfo', 'utf8') : '';
+  const model = /model name\s*:\s*(.+)/.exec(cpuinfo)?.[1] ?? os.cpus()[0]?.model ?? 'unknown';
+  return { nproc: os.availableParallelism(), model, node: process.version, redis: REDIS_URL };
+}
+
+async function main() {
+  const [gw, bare, ex] = await Promise.all([startServer('gateway'), startServer('bare'), startServer('express')]);
+  const gwLogin = await request(gw.port, 'POST', '/auth/login', {
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'listener@example.com', password: 'listener-pass-1234' }),
+  });
+  const gwCookie = cookieFrom(gwLogin);
+  const exCookie = cookieFrom(await request(ex.port, 'POST', '/login'));
+  for (const [port, path, cookie] of [
+    [gw.port, '/auth/me', gwCookie],
+    [bare.port, '/bare', ''],
+    [ex.port, '/me', exCookie],
+  ]) {
+    const res = await request(port, 'GET', path, { headers: { cookie } });
+    if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.body}`);
+  }
+
+  const targets = {
+    gateway: { url: `http://127.0.0.1:${gw.port}/auth/me`, headers: { cookie: gwCookie } },
+    bare: { url: `http://127.0.0.1:${bare.port}/bare`, headers: {} },
+    express: { url: `http://127.0.0.1:${ex.port}/me`, headers: { cookie: exCookie } },
+  };
+  const best = { gateway: 0, bare: 0, express: 0 };
+  const rounds = [];
+  for (const [name, t] of Object.entries(targets)) {
+    await runLoad({ ...t, connections: CONNECTIONS, duration: 2 }); // warm-up
+  }
+  for (let round = 0; round < ROUNDS; round++) {
+    for (const [name, t] of Object.entries(targets)) {
+      const r = await runLoad({ ...t, connections: CONNECTIONS, duration: DURATION });
+      if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
+      rounds.push({ round, name, ...r });
+      best[name] = Math.max(best[name], r.requestsPerSecond);
+      console.log(`${name.padEnd(8)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`);
+    }
+  }
+
+  const idle = await probe(gw.port, '/healthz', 8);
+  console.log(`/healthz idle: p50 ${idle.p50.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms (${idle.n} requests)`);
+  const loginLoad = runLoad({
+    url: `http://127.0.0.1:${gw.port}/auth/login`,
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: 'listener@example.com', password: 'listener-pass-1234' }),
+    connections: 20,
+    duration: 10,
+  });
+  await new Promise((r) => setTimeout(r, 1000));
+  const loaded = await probe(gw.port, '/healthz', 8);
+  const logins = await loginLoad;
+  console.log(
+    `/healthz during 20 concurrent logins: p50 ${loaded.p50.toFixed(2)} ms, p99 ${loaded.p99.toFixed(2)} ms; logins ${logins.requestsPerSecond.toFixed(1)}/s (${logins.ok} ok, ${logins.non2xx} non-2xx)`,
+  );
+
+  const ratioBare = best.gateway / best.bare;
+  const ratioExpress = best.gateway / best.express;
+  const ratioP99 = loaded.p99 / idle.p99;
+  const m = machine();
+  const verdict = (ok) => (ok ? 'met' : '**missed**');
+  const section = `## Sessions
+
+Command: \`pnpm bench sessions\` (= \`node bench/run-all.mjs sessions\`, i.e. \`node bench/sessions/run.mjs\`;
+needs a built workspace and Redis at \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`).
+Run ${new Date().toISOString()} on ${m.nproc} CPUs (${m.model}), Node ${m.node}; Redis on the same machine.
+Each server runs in its own process; autocannon runs in another (${CONNECTIONS} connections, ${DURATION} s,
+best of ${ROUNDS} rounds, after a 2 s warm-up). Everything shares the same ${m.nproc} cores.
+
+| GET, authenticated session read | req/s (best) | rounds |
+| --- | ---: | --- |
+| gateway \`GET /auth/me\` (cookie → session + user from Redis) | ${best.gateway.toFixed(0)} | ${rounds.filter((r) => r.name === 'gateway').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
+| bare Fastify route, one Redis GET (the limit) | ${best.bare.toFixed(0)} | ${rounds.filter((r) => r.name === 'bare').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
+| express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis) | ${best.express.toFixed(0)} | ${rounds.filter((r) => r.name === 'express').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
+
+- gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})
+- gateway / express = **${ratioExpress.toFixed(2)}×** (target ≥ 2×: ${verdict(ratioExpress >= 2)})
+
+| \`GET /healthz\` latency (2 clients, ~400 req/s) | p50 | p99 |
+| --- | ---: | ---: |
+| idle | ${idle.p50.toFixed(2)} ms | ${idle.p99.toFixed(2)} ms |
+| during 20 concurrent sign-ins (${logins.requestsPerSecond.toFixed(1)} sign-ins/s, Argon2id m=19456 t=2 p=1) | ${loaded.p50.toFixed(2)} ms | ${loaded.p99.toFixed(2)} ms |
+
+- p99 during sign-ins / idle = **${ratioP99.toFixed(2)}×** (target ≤ 2×: ${verdict(ratioP99 <= 2)})
+`;
+  writeSection(section);
+  console.log(`\nratios: gateway/bare ${ratioBare.toFixed(2)}, gateway/express ${ratioExpress.toFixed(2)}, p99 loaded/idle ${ratioP99.toFixed(2)}`);
+}
+
+/** Replaces (or appends) the "## Sessions" section of bench/RESULTS.md, keeping the others'. */
+function writeSection(section) {
+  const file = join(here, '..', 'RESULTS.md');
+  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+  const start = current.indexOf('## Sessions');
+  let next;
+  if (start === -1) next = `${current.trimEnd()}\n\n${section}`;
+  else {
+    const after = current.indexOf('\n## ', start + 1);
+    next = current.slice(0, start) + section + (after === -1 ? '' : `\n${current.slice(after + 1)}`);
+  }
+  writeFileSync(file, `${next.trimEnd()}\n`);
+}
+
+try {
+  await main();
+} finally {
+  const deleted = await cleanup();
+  console.log(`cleaned up ${deleted} Redis keys under ${PREFIX}`);
+}

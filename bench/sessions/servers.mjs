@@ -1,0 +1,79 @@
+// One server per process, so the load generator never shares an event loop with what it measures.
+// `node servers.mjs <gateway|bare|express> <redisUrl> <prefix>`: listens on a free loopback port and
+// prints it as `PORT <n>` on stdout.
+import { loadGatewayConfig } from '@stagedoor/gateway/config';
+import { buildApp } from '@stagedoor/gateway';
+import connectRedis from 'connect-redis';
+import express from 'express';
+import session from 'express-session';
+import Fastify from 'fastify';
+import { Redis } from 'ioredis';
+
+const [kind, redisUrl, prefix] = process.argv.slice(2);
+const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
+
+async function gateway() {
+  const config = loadGatewayConfig({
+    REDIS_URL: redisUrl,
+    REDIS_PREFIX: prefix,
+    SESSION_SECRETS: SECRET,
+    LOG_LEVEL: 'warn',
+    HOST: '127.0.0.1',
+    PORT: '0',
+    DATA_DIR: process.env.BENCH_DATA_DIR ?? '.data/bench-gateway',
+  });
+  const app = await buildApp(config);
+  return app.listen({ host: '127.0.0.1', port: 0 }).then(() => app.server.address().port);
+}
+
+async function bare() {
+  // The limit: one Redis GET per request, nothing else (no cookie parsing, no session logic).
+  const redis = new Redis(redisUrl);
+  const key = `${prefix}bare`;
+  await redis.set(key, JSON.stringify({ id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' }));
+  const app = Fastify({ logger: false });
+  app.get('/bare', async () => ({ user: JSON.parse((await redis.get(key)) ?? 'null') }));
+  await app.listen({ host: '127.0.0.1', port: 0 });
+  return app.server.address().port;
+}
+
+async function expressStack() {
+  const RedisStore = connectRedis.default ?? connectRedis.RedisStore ?? connectRedis;
+  const client = new Redis(redisUrl);
+  const app = express();
+  app.use(express.json());
+  app.use(
+    session({
+      store: new RedisStore({ client, prefix: `${prefix}express:` }),
+      secret: SECRET,
+      name: 'sid',
+      resave: false,
+      saveUninitialized: false,
+      rolling: false,
+      cookie: { httpOnly: true, sameSite: 'lax', secure: false, maxAge: 30 * 60 * 1000 },
+    }),
+  );
+  app.post('/login', (req, res) => {
+    req.session.regenerate(() => {
+      req.session.user = { id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' };
+      res.json({ ok: true });
+    });
+  });
+  app.get('/me', (req, res) => {
+    if (!req.session.user) return res.status(401).json({ error: 'unauthenticated' });
+    res.json({ user: req.session.user, session: { id: req.session.id } });
+  });
+  return new Promise((resolve) => {
+    const server = app.listen(0, '127.0.0.1', () => resolve(server.address().port));
+  });
+}
+
+const start = { gateway, bare, express: expressStack }[kind];
+if (!start) {
+  console.error(`unknown server kind ${kind}`);
+  process.exit(64);
+}
+const port = await start();
+process.stdout.write(`PORT ${port}\n`);
+process.on('SIGTERM', () => process.exit(0));
+process.on('SIGINT', () => process.exit(0));
