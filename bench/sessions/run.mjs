@@ -8,7 +8,7 @@
 // Results go to bench/RESULTS.md, section "## Sessions".
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
@@ -22,11 +22,13 @@ const DURATION = Number(process.env.BENCH_DURATION ?? 10);
 const CONNECTIONS = Number(process.env.BENCH_CONNECTIONS ?? 32);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 2);
 const children = [];
+const dataDir = mkdtempSync(join(os.tmpdir(), 'stagedoor-bench-sessions-'));
 
 function startServer(kind) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, REDIS_URL, PREFIX], {
       stdio: ['ignore', 'pipe', 'inherit'],
+      env: { ...process.env, BENCH_DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' },
     });
     children.push(child);
     let out = '';
@@ -113,6 +115,7 @@ async function cleanup() {
     if (keys.length > 0) deleted += await redis.del(...keys);
   } while (cursor !== '0');
   redis.disconnect();
+  rmSync(dataDir, { recursive: true, force: true });
   return deleted;
 }
 
@@ -123,7 +126,12 @@ function machine() {
 }
 
 async function main() {
-  const [gw, bare, ex] = await Promise.all([startServer('gateway'), startServer('bare'), startServer('express')]);
+  const [gw, bare, bareAp, ex] = await Promise.all([
+    startServer('gateway'),
+    startServer('bare'),
+    startServer('bare-autopipelined'),
+    startServer('express'),
+  ]);
   const gwLogin = await request(gw.port, 'POST', '/auth/login', {
     headers: { 'content-type': 'application/json' },
     body: JSON.stringify({ email: 'listener@example.com', password: 'listener-pass-1234' }),
@@ -133,6 +141,7 @@ async function main() {
   for (const [port, path, cookie] of [
     [gw.port, '/auth/me', gwCookie],
     [bare.port, '/bare', ''],
+    [bareAp.port, '/bare', ''],
     [ex.port, '/me', exCookie],
   ]) {
     const res = await request(port, 'GET', path, { headers: { cookie } });
@@ -142,9 +151,10 @@ async function main() {
   const targets = {
     gateway: { url: `http://127.0.0.1:${gw.port}/auth/me`, headers: { cookie: gwCookie } },
     bare: { url: `http://127.0.0.1:${bare.port}/bare`, headers: {} },
+    bareAutoPipelined: { url: `http://127.0.0.1:${bareAp.port}/bare`, headers: {} },
     express: { url: `http://127.0.0.1:${ex.port}/me`, headers: { cookie: exCookie } },
   };
-  const best = { gateway: 0, bare: 0, express: 0 };
+  const best = { gateway: 0, bare: 0, bareAutoPipelined: 0, express: 0 };
   const rounds = [];
   for (const [name, t] of Object.entries(targets)) {
     await runLoad({ ...t, connections: CONNECTIONS, duration: 2 }); // warm-up
@@ -155,7 +165,7 @@ async function main() {
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       rounds.push({ round, name, ...r });
       best[name] = Math.max(best[name], r.requestsPerSecond);
-      console.log(`${name.padEnd(8)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`);
+      console.log(`${name.padEnd(18)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`);
     }
   }
 
@@ -178,6 +188,8 @@ async function main() {
 
   const ratioBare = best.gateway / best.bare;
   const ratioExpress = best.gateway / best.express;
+  const ratioBareAp = best.gateway / best.bareAutoPipelined;
+  const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
   const ratioP99 = loaded.p99 / idle.p99;
   const m = machine();
   const verdict = (ok) => (ok ? 'met' : '**missed**');
@@ -186,16 +198,20 @@ async function main() {
 Command: \`pnpm bench sessions\` (= \`node bench/run-all.mjs sessions\`, i.e. \`node bench/sessions/run.mjs\`;
 needs a built workspace and Redis at \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`).
 Run ${new Date().toISOString()} on ${m.nproc} CPUs (${m.model}), Node ${m.node}; Redis on the same machine.
+Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 Each server runs in its own process; autocannon runs in another (${CONNECTIONS} connections, ${DURATION} s,
 best of ${ROUNDS} rounds, after a 2 s warm-up). Everything shares the same ${m.nproc} cores.
+Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 
 | GET, authenticated session read | req/s (best) | rounds |
 | --- | ---: | --- |
 | gateway \`GET /auth/me\` (cookie → session + user from Redis) | ${best.gateway.toFixed(0)} | ${rounds.filter((r) => r.name === 'gateway').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
 | bare Fastify route, one Redis GET (the limit) | ${best.bare.toFixed(0)} | ${rounds.filter((r) => r.name === 'bare').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
+| bare Fastify route, one Redis GET, ioredis \`enableAutoPipelining\` (as the gateway's client) | ${best.bareAutoPipelined.toFixed(0)} | ${rounds.filter((r) => r.name === 'bareAutoPipelined').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
 | express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis) | ${best.express.toFixed(0)} | ${rounds.filter((r) => r.name === 'express').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
 
 - gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})
+- gateway / bare with auto-pipelining = **${ratioBareAp.toFixed(2)}×** (same client settings on both sides)
 - gateway / express = **${ratioExpress.toFixed(2)}×** (target ≥ 2×: ${verdict(ratioExpress >= 2)})
 
 | \`GET /healthz\` latency (2 clients, ~400 req/s) | p50 | p99 |

@@ -26,9 +26,9 @@ async function gateway() {
   return app.listen({ host: '127.0.0.1', port: 0 }).then(() => app.server.address().port);
 }
 
-async function bare() {
+async function bare(options = {}) {
   // The limit: one Redis GET per request, nothing else (no cookie parsing, no session logic).
-  const redis = new Redis(redisUrl);
+  const redis = new Redis(redisUrl, options);
   const key = `${prefix}bare`;
   await redis.set(key, JSON.stringify({ id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' }));
   const app = Fastify({ logger: false });
@@ -68,7 +68,11 @@ async function expressStack() {
   });
 }
 
-const start = { gateway, bare, express: expressStack }[kind];
+// The same bare route with ioredis auto-pipelining, which the gateway's client uses: shows how much of
+// the gateway's number is that setting rather than the session code.
+const bareAutoPipelined = () => bare({ enableAutoPipelining: true });
+
+const start = { gateway, bare, 'bare-autopipelined': bareAutoPipelined, express: expressStack }[kind];
 if (!start) {
   console.error(`unknown server kind ${kind}`);
   process.exit(64);

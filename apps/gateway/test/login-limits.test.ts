@@ -7,6 +7,7 @@ import { parseOptions } from '@node-rs/argon2';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConcurrencyLimit } from '../src/plugins/users.js';
 import { EmailTakenError } from '../src/stores/user-directory.js';
 import {
   buildTestApp,
@@ -152,6 +153,27 @@ describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
     const me = await app.inject({ method: 'GET', url: '/auth/me', headers: { cookie } });
     expect(me.json().user.role).toBe('admin');
     expect(await app.users.setRole('usr_missing', 'admin')).toBe(false);
+  });
+});
+
+describe('Argon2 concurrency cap', () => {
+  it('runs at most `limit` hashing tasks at once, queueing the rest in order', async () => {
+    const limit = new ConcurrencyLimit(1);
+    let active = 0;
+    let peak = 0;
+    const order: number[] = [];
+    const task = (i: number) =>
+      limit.run(async () => {
+        active++;
+        peak = Math.max(peak, active);
+        await new Promise((r) => setTimeout(r, 5));
+        order.push(i);
+        active--;
+        return i;
+      });
+    expect(await Promise.all([0, 1, 2, 3].map(task))).toEqual([0, 1, 2, 3]);
+    expect(peak).toBe(1);
+    expect(order).toEqual([0, 1, 2, 3]);
   });
 });
 

@@ -18,6 +18,7 @@ import {
   SECRET_C,
   STORE_KINDS,
   sessionCookie,
+  setCookieName,
   testConfig,
   testRedis,
 } from './support/gateway.js';
@@ -60,6 +61,35 @@ describe.each(STORE_KINDS)('sessions (%s store)', (kind) => {
     const [pair, ...attrs] = setCookie.split(';').map((s) => s.trim());
     expect(pair).toMatch(/^sid=/);
     expect(attrs.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Lax']);
+  });
+
+  it('criterion 4: with COOKIE_SECURE=true the cookie is __Host-sid with Secure, and works', async () => {
+    const secure = await buildTestApp(testConfig(kind, { COOKIE_SECURE: 'true' }, prefix));
+    try {
+      setCookieName(secure, '__Host-sid');
+      const s = await login(secure);
+      const [pair, ...attrs] = s.setCookie.split(';').map((part) => part.trim());
+      expect(pair).toMatch(/^__Host-sid=/);
+      expect(attrs.sort()).toEqual(['HttpOnly', 'Path=/', 'SameSite=Lax', 'Secure']);
+      expect((await me(secure, s.cookie)).statusCode).toBe(200);
+      // The plain name is not read when cookies are secure.
+      expect((await me(secure, s.cookie.replace('__Host-sid=', 'sid='))).statusCode).toBe(401);
+    } finally {
+      await secure.close();
+    }
+  });
+
+  it('isAlive(publicId) follows the session: true while signed in, false after logout', async () => {
+    const s = await login(app);
+    const id = (await me(app, s.cookie)).json().session.id;
+    expect(await app.sessionStore.isAlive(id)).toBe(true);
+    await app.inject({
+      method: 'POST',
+      url: '/auth/logout',
+      headers: { cookie: s.cookie, 'x-csrf-token': s.csrfToken },
+    });
+    expect(await app.sessionStore.isAlive(id)).toBe(false);
+    expect(await app.sessionStore.isAlive('ses_unknown')).toBe(false);
   });
 
   it('criterion 1: the cookie carries ≥128 bits of randomness, signed; the public id is not a cookie', async () => {
