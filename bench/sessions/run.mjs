@@ -6,7 +6,7 @@
 // Each server runs in its own process, each load generator in another. Redis: BENCH_REDIS_URL
 // (default redis://127.0.0.1:6379/4), keys under a random prefix, deleted at the end.
 // Results go to bench/RESULTS.md, section "## Sessions".
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import http from 'node:http';
@@ -50,7 +50,9 @@ function runLoad(options) {
     child.stdout.on('data', (d) => {
       out += d;
     });
-    child.once('exit', (code) => (code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`))));
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
+    );
   });
 }
 
@@ -156,7 +158,7 @@ async function main() {
   };
   const best = { gateway: 0, bare: 0, bareAutoPipelined: 0, express: 0 };
   const rounds = [];
-  for (const [name, t] of Object.entries(targets)) {
+  for (const t of Object.values(targets)) {
     await runLoad({ ...t, connections: CONNECTIONS, duration: 2 }); // warm-up
   }
   for (let round = 0; round < ROUNDS; round++) {
@@ -165,12 +167,16 @@ async function main() {
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       rounds.push({ round, name, ...r });
       best[name] = Math.max(best[name], r.requestsPerSecond);
-      console.log(`${name.padEnd(18)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`);
+      console.log(
+        `${name.padEnd(18)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`,
+      );
     }
   }
 
   const idle = await probe(gw.port, '/healthz', 8);
-  console.log(`/healthz idle: p50 ${idle.p50.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms (${idle.n} requests)`);
+  console.log(
+    `/healthz idle: p50 ${idle.p50.toFixed(2)} ms, p99 ${idle.p99.toFixed(2)} ms (${idle.n} requests)`,
+  );
   const loginLoad = runLoad({
     url: `http://127.0.0.1:${gw.port}/auth/login`,
     method: 'POST',
@@ -189,14 +195,17 @@ async function main() {
   const ratioBare = best.gateway / best.bare;
   const ratioExpress = best.gateway / best.express;
   const ratioBareAp = best.gateway / best.bareAutoPipelined;
-  const load = os.loadavg().map((l) => l.toFixed(2)).join(', ');
+  const load = os
+    .loadavg()
+    .map((l) => l.toFixed(2))
+    .join(', ');
   const ratioP99 = loaded.p99 / idle.p99;
   const m = machine();
   const verdict = (ok) => (ok ? 'met' : '**missed**');
   const section = `## Sessions
 
-Command: \`pnpm bench sessions\` (= \`node bench/run-all.mjs sessions\`, i.e. \`node bench/sessions/run.mjs\`;
-needs a built workspace and Redis at \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`).
+Command: \`pnpm build && node bench/run-all.mjs sessions\` (\`pnpm bench\` runs every bench; needs Redis at
+\`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`; \`BENCH_DURATION\`, \`BENCH_ROUNDS\`, \`BENCH_CONNECTIONS\` tune it).
 Run ${new Date().toISOString()} on ${m.nproc} CPUs (${m.model}), Node ${m.node}; Redis on the same machine.
 Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 Each server runs in its own process; autocannon runs in another (${CONNECTIONS} connections, ${DURATION} s,
@@ -205,10 +214,22 @@ Load average when the run ended: ${load} (this machine is shared; numbers move w
 
 | GET, authenticated session read | req/s (best) | rounds |
 | --- | ---: | --- |
-| gateway \`GET /auth/me\` (cookie → session + user from Redis) | ${best.gateway.toFixed(0)} | ${rounds.filter((r) => r.name === 'gateway').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
-| bare Fastify route, one Redis GET (the limit) | ${best.bare.toFixed(0)} | ${rounds.filter((r) => r.name === 'bare').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
-| bare Fastify route, one Redis GET, ioredis \`enableAutoPipelining\` (as the gateway's client) | ${best.bareAutoPipelined.toFixed(0)} | ${rounds.filter((r) => r.name === 'bareAutoPipelined').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
-| express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis) | ${best.express.toFixed(0)} | ${rounds.filter((r) => r.name === 'express').map((r) => r.requestsPerSecond.toFixed(0)).join(', ')} |
+| gateway \`GET /auth/me\` (cookie → session + user from Redis) | ${best.gateway.toFixed(0)} | ${rounds
+    .filter((r) => r.name === 'gateway')
+    .map((r) => r.requestsPerSecond.toFixed(0))
+    .join(', ')} |
+| bare Fastify route, one Redis GET (the limit) | ${best.bare.toFixed(0)} | ${rounds
+    .filter((r) => r.name === 'bare')
+    .map((r) => r.requestsPerSecond.toFixed(0))
+    .join(', ')} |
+| bare Fastify route, one Redis GET, ioredis \`enableAutoPipelining\` (as the gateway's client) | ${best.bareAutoPipelined.toFixed(0)} | ${rounds
+    .filter((r) => r.name === 'bareAutoPipelined')
+    .map((r) => r.requestsPerSecond.toFixed(0))
+    .join(', ')} |
+| express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis) | ${best.express.toFixed(0)} | ${rounds
+    .filter((r) => r.name === 'express')
+    .map((r) => r.requestsPerSecond.toFixed(0))
+    .join(', ')} |
 
 - gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})
 - gateway / bare with auto-pipelining = **${ratioBareAp.toFixed(2)}×** (same client settings on both sides)
@@ -222,7 +243,9 @@ Load average when the run ended: ${load} (this machine is shared; numbers move w
 - p99 during sign-ins / idle = **${ratioP99.toFixed(2)}×** (target ≤ 2×: ${verdict(ratioP99 <= 2)})
 `;
   writeSection(section);
-  console.log(`\nratios: gateway/bare ${ratioBare.toFixed(2)}, gateway/express ${ratioExpress.toFixed(2)}, p99 loaded/idle ${ratioP99.toFixed(2)}`);
+  console.log(
+    `\nratios: gateway/bare ${ratioBare.toFixed(2)}, gateway/express ${ratioExpress.toFixed(2)}, p99 loaded/idle ${ratioP99.toFixed(2)}`,
+  );
 }
 
 /** Replaces (or appends) the "## Sessions" section of bench/RESULTS.md, keeping the others'. */
@@ -237,6 +260,8 @@ function writeSection(section) {
     next = current.slice(0, start) + section + (after === -1 ? '' : `\n${current.slice(after + 1)}`);
   }
   writeFileSync(file, `${next.trimEnd()}\n`);
+  // Tables as the repository's formatter lays them out, so the file stays lint-clean.
+  spawnSync('pnpm', ['exec', 'biome', 'format', '--write', file], { cwd: here, stdio: 'ignore' });
 }
 
 try {

@@ -1,8 +1,9 @@
 // One server per process, so the load generator never shares an event loop with what it measures.
 // `node servers.mjs <gateway|bare|express> <redisUrl> <prefix>`: listens on a free loopback port and
 // prints it as `PORT <n>` on stdout.
-import { loadGatewayConfig } from '@stagedoor/gateway/config';
+
 import { buildApp } from '@stagedoor/gateway';
+import { loadGatewayConfig } from '@stagedoor/gateway/config';
 import connectRedis from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
@@ -30,7 +31,10 @@ async function bare(options = {}) {
   // The limit: one Redis GET per request, nothing else (no cookie parsing, no session logic).
   const redis = new Redis(redisUrl, options);
   const key = `${prefix}bare`;
-  await redis.set(key, JSON.stringify({ id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' }));
+  await redis.set(
+    key,
+    JSON.stringify({ id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' }),
+  );
   const app = Fastify({ logger: false });
   app.get('/bare', async () => ({ user: JSON.parse((await redis.get(key)) ?? 'null') }));
   await app.listen({ host: '127.0.0.1', port: 0 });
