@@ -14,6 +14,7 @@ import sessions from './plugins/sessions.js';
 import signingKeys from './plugins/signing-keys.js';
 import stores from './plugins/stores.js';
 import users from './plugins/users.js';
+import webPlayer from './plugins/web-player.js';
 import adminRoutes from './routes/admin.js';
 import authRoutes from './routes/auth.js';
 import healthRoutes from './routes/health.js';
@@ -94,6 +95,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   app.setErrorHandler(sendGatewayError);
   app.setNotFoundHandler(sendNotFound);
   await app.register(cors, { config });
+  await app.register(webPlayer, { config });
   await app.register(stores, { config });
   await app.register(users, { config });
   await app.register(attemptLimiter, { config });

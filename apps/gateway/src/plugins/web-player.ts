@@ -1,0 +1,71 @@
+/**
+ * The web player (CONTRACT.md, The web player): the static page in `apps/gateway/public` at `/`, and the
+ * security headers of every gateway response (@fastify/helmet). The page is plain files with no inline
+ * script or style, so the Content-Security-Policy can forbid both; `media-src` names the media origin
+ * (tokenized URLs point there) and `connect-src 'self'` limits fetch() to the gateway.
+ */
+import { fileURLToPath } from 'node:url';
+import helmet from '@fastify/helmet';
+import fastifyStatic from '@fastify/static';
+import type { FastifyInstance } from 'fastify';
+import fp from 'fastify-plugin';
+import type { GatewayConfig } from '../config.js';
+
+export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+export interface WebPlayerOptions {
+  config: Pick<GatewayConfig, 'mediaPublicUrl' | 'session' | 'production'>;
+  /** Where the page's files are (tests may point elsewhere). */
+  root?: string;
+}
+
+export function contentSecurityPolicy(config: WebPlayerOptions['config']) {
+  const secure = config.session.cookieSecure;
+  return {
+    useDefaults: false,
+    directives: {
+      'default-src': ["'self'"],
+      'script-src': ["'self'"],
+      'style-src': ["'self'"],
+      'img-src': ["'self'", 'data:'],
+      'font-src': ["'self'"],
+      'media-src': ["'self'", config.mediaPublicUrl.origin],
+      'connect-src': ["'self'"],
+      'object-src': ["'none'"],
+      'base-uri': ["'none'"],
+      'form-action': ["'self'"],
+      'frame-ancestors': ["'none'"],
+      // Over plain http (pnpm start on localhost) an upgrade would send media requests to https.
+      ...(secure ? { 'upgrade-insecure-requests': [] } : {}),
+    },
+  };
+}
+
+async function webPlayer(app: FastifyInstance, options: WebPlayerOptions): Promise<void> {
+  const { config } = options;
+  await app.register(helmet, {
+    global: true,
+    contentSecurityPolicy: contentSecurityPolicy(config),
+    // Media is another origin (port); the <audio> element loads it without CORS, so no COEP here,
+    // and CORP is left to media's own responses.
+    crossOriginEmbedderPolicy: false,
+    crossOriginResourcePolicy: { policy: 'same-origin' },
+    referrerPolicy: { policy: 'no-referrer' },
+    frameguard: { action: 'deny' },
+    strictTransportSecurity: config.session.cookieSecure
+      ? { maxAge: 180 * 24 * 3600, includeSubDomains: true }
+      : false,
+  });
+  await app.register(fastifyStatic, {
+    root: options.root ?? PUBLIC_DIR,
+    prefix: '/',
+    index: 'index.html',
+    // Only the files present at start-up get routes; any other path is the API's JSON 404.
+    wildcard: false,
+    serveDotFiles: false,
+    cacheControl: true,
+    maxAge: 0,
+  });
+}
+
+export default fp(webPlayer, { name: 'web-player', fastify: '5.x' });
