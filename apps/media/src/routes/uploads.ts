@@ -5,7 +5,7 @@
  * client that leaves mid-way makes the upload fail, and a failed multipart upload is aborted before the
  * answer, so nothing half-written is ever visible.
  */
-import { pipeline, Transform } from 'node:stream';
+import { Transform } from 'node:stream';
 import { HeadObjectCommand } from '@aws-sdk/client-s3';
 import { Upload } from '@aws-sdk/lib-storage';
 import type { FastifyInstance, FastifyReply } from 'fastify';
@@ -73,7 +73,12 @@ export default async function uploadRoutes(
       }
       const contentType = request.headers['content-type'] ?? contentTypeForKey(key);
       const counter = byteLimit(maxUploadBytes);
-      pipeline(request.raw, counter, () => {});
+      // pipe(), not pipeline(): a refused body must not destroy the request's socket before the 413 is sent
+      // (the answer carries Connection: close instead).
+      request.raw.pipe(counter);
+      request.raw.once('error', () => {
+        if (!counter.destroyed) counter.destroy(new ClientWentAway('client went away'));
+      });
       const onClose = () => {
         if (!reply.raw.writableFinished && !counter.destroyed)
           counter.destroy(new ClientWentAway('client went away'));

@@ -1,0 +1,441 @@
+#!/usr/bin/env node
+// Media streaming benchmark (issue 3): media vs straight-from-the-backend vs nginx (secure_link + proxy_pass),
+// all against the same backend and measured by the same clients in one run. Results go to bench/RESULTS.md,
+// section "## Media".
+//
+//   node bench/media/run.mjs            backend: S3_ENDPOINT (+ S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY) if set,
+//                                       else the embedded s3rver (slow, and it proves little: say so)
+// Needs: a built workspace (`pnpm build`), curl, nginx (Debian package `nginx`) for the peer.
+// Ceph RGW as backend: MEMSTORE_BYTES=6442450944 infra/ceph-rgw-up.sh, then
+//   S3_ENDPOINT=http://127.0.0.1:7480 S3_ACCESS_KEY_ID=TESTKEY S3_SECRET_ACCESS_KEY=TESTSECRET node bench/media/run.mjs
+import { spawn, spawnSync } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import { cpus, tmpdir, totalmem } from 'node:os';
+import { dirname, join } from 'node:path';
+import { Readable } from 'node:stream';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const requireFromMedia = createRequire(join(root, 'apps', 'media', 'package.json'));
+const { S3Client, CreateBucketCommand, HeadObjectCommand } = requireFromMedia('@aws-sdk/client-s3');
+const { Upload } = requireFromMedia('@aws-sdk/lib-storage');
+const { mintMediaToken } = await import(
+  pathToFileURL(join(root, 'packages/shared/dist/tokens/mint.js')).href
+);
+const { generateTestKey } = await import(pathToFileURL(join(root, 'packages/testkit/dist/keys.js')).href);
+
+const MiB = 1024 * 1024;
+const BIG = Number(process.env.BENCH_BIG_MIB ?? 1024) * MiB;
+const MID = Number(process.env.BENCH_MID_MIB ?? 256) * MiB;
+const SMALL = Number(process.env.BENCH_SMALL_MIB ?? 32) * MiB;
+const STREAMS = Number(process.env.BENCH_STREAMS ?? 50);
+const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
+const TTFB_REQUESTS = Number(process.env.BENCH_TTFB_REQUESTS ?? 1000);
+const BUCKET = process.env.BENCH_BUCKET ?? 'stagedoor-bench';
+const ISSUER = 'http://localhost:8080';
+const work = mkdtempSync(join(tmpdir(), 'sd-bench-media-'));
+const children = [];
+const log = (...args) => console.log(...args);
+
+function cleanup() {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+}
+process.on('exit', cleanup);
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  const server = http.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function waitForHttp(url, ms = 20_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      return;
+    } catch {
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+// ---- backend --------------------------------------------------------------------------------------------
+let backend;
+if (process.env.S3_ENDPOINT) {
+  backend = {
+    kind: 'Ceph RGW / external S3',
+    endpoint: process.env.S3_ENDPOINT.replace(/\/$/, ''),
+    accessKeyId: process.env.S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: process.env.S3_SECRET_ACCESS_KEY ?? '',
+  };
+  const server = spawnSync('curl', ['-sI', `${backend.endpoint}/`], { encoding: 'utf8' }).stdout;
+  if (/ceph|rgw/i.test(server) || /x-amz-request-id: tx/i.test(server))
+    backend.kind = 'Ceph RGW (radosgw, beast, memstore OSD)';
+} else {
+  const { startEmbeddedS3 } = await import(
+    pathToFileURL(join(root, 'packages/fixtures/dist/embedded-s3.js')).href
+  );
+  const store = await startEmbeddedS3({ directory: join(work, 's3') });
+  children.push(store.process);
+  backend = {
+    kind: 's3rver 3.7.1 (embedded store)',
+    endpoint: store.endpoint,
+    accessKeyId: store.accessKeyId,
+    secretAccessKey: store.secretAccessKey,
+  };
+}
+const s3 = new S3Client({
+  endpoint: backend.endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: backend.accessKeyId, secretAccessKey: backend.secretAccessKey },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+try {
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+} catch (error) {
+  if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(error.name)) throw error;
+}
+
+/** Objects are public-read so that "straight" and nginx can GET them without signing (as curl does). */
+async function ensureObject(key, size) {
+  try {
+    const head = await s3.send(new HeadObjectCommand({ Bucket: BUCKET, Key: key }));
+    if (head.ContentLength === size) return;
+  } catch {}
+  log(`uploading ${key} (${size / MiB} MiB)…`);
+  const block = randomBytes(MiB);
+  let sent = 0;
+  const body = Readable.from(
+    (function* () {
+      while (sent < size) {
+        const n = Math.min(MiB, size - sent);
+        sent += n;
+        yield n === MiB ? block : block.subarray(0, n);
+      }
+    })(),
+  );
+  await new Upload({
+    client: s3,
+    params: {
+      Bucket: BUCKET,
+      Key: key,
+      Body: body,
+      ContentType: 'application/octet-stream',
+      ACL: 'public-read',
+    },
+    partSize: 64 * MiB,
+    queueSize: 2,
+  }).done();
+}
+const KEYS = { big: 'bench/big.bin', mid: 'bench/mid.bin', small: 'bench/small.bin' };
+await ensureObject(KEYS.big, BIG);
+await ensureObject(KEYS.mid, MID);
+await ensureObject(KEYS.small, SMALL);
+
+// ---- media ----------------------------------------------------------------------------------------------
+const key = await generateTestKey('bench-key');
+const jwksFile = join(work, 'jwks.json');
+writeFileSync(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
+const mediaPort = await freePort();
+// Node flags for media (default none). `--max-semi-space-size=1` lowers the peak RSS of many streams but costs
+// throughput (many more old-space GCs); RESULTS.md records what was measured.
+const MEDIA_NODE_FLAGS = (process.env.BENCH_MEDIA_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+const media = spawn(process.execPath, [...MEDIA_NODE_FLAGS, join(root, 'apps/media/dist/server.js')], {
+  env: {
+    ...process.env,
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: String(mediaPort),
+    LOG_LEVEL: 'warn',
+    JWKS_FILE: jwksFile,
+    JWKS_URL: '',
+    GATEWAY_PUBLIC_URL: ISSUER,
+    S3_ENDPOINT: backend.endpoint,
+    S3_BUCKET: BUCKET,
+    S3_ACCESS_KEY_ID: backend.accessKeyId,
+    S3_SECRET_ACCESS_KEY: backend.secretAccessKey,
+    S3_FORCE_PATH_STYLE: 'true',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+children.push(media);
+await waitForHttp(`http://127.0.0.1:${mediaPort}/healthz`);
+const token = (
+  await mintMediaToken({
+    key,
+    issuer: ISSUER,
+    subject: 'bench',
+    sid: 'bench',
+    grant: { kind: 'prefix', prefix: 'bench/' },
+    ttlSeconds: 3600,
+  })
+).token;
+
+// ---- nginx (peer) ---------------------------------------------------------------------------------------
+const NGINX_SECRET = randomBytes(16).toString('hex');
+let nginxPort = 0;
+let nginx;
+const nginxBin = ['/usr/sbin/nginx', '/usr/bin/nginx'].find((p) => existsSync(p));
+if (nginxBin) {
+  nginxPort = await freePort();
+  const dir = join(work, 'nginx');
+  for (const d of ['', 'body', 'proxy', 'fastcgi', 'uwsgi', 'scgi'])
+    mkdirSync(join(dir, d), { recursive: true });
+  const upstream = new URL(backend.endpoint);
+  writeFileSync(
+    join(dir, 'nginx.conf'),
+    `worker_processes auto;
+pid ${dir}/nginx.pid;
+error_log ${dir}/error.log warn;
+events { worker_connections 4096; }
+http {
+  access_log off;
+  client_body_temp_path ${dir}/body; proxy_temp_path ${dir}/proxy; fastcgi_temp_path ${dir}/fastcgi;
+  uwsgi_temp_path ${dir}/uwsgi; scgi_temp_path ${dir}/scgi;
+  upstream storage { server ${upstream.host}; keepalive 64; }
+  server {
+    listen 127.0.0.1:${nginxPort};
+    location /media/ {
+      secure_link $arg_md5,$arg_expires;
+      secure_link_md5 "$secure_link_expires$uri ${NGINX_SECRET}";
+      if ($secure_link = "") { return 403; }
+      if ($secure_link = "0") { return 410; }
+      proxy_http_version 1.1;
+      proxy_set_header Connection "";
+      proxy_set_header Host ${upstream.host};
+      proxy_max_temp_file_size 0;
+      proxy_pass http://storage/${BUCKET}/;
+    }
+  }
+}
+`,
+  );
+  nginx = spawn(nginxBin, ['-p', dir, '-c', join(dir, 'nginx.conf'), '-g', 'daemon off;'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(nginx);
+  await waitForHttp(`http://127.0.0.1:${nginxPort}/`);
+}
+function nginxUrl(objectKey) {
+  const expires = Math.floor(Date.now() / 1000) + 3600;
+  const uri = `/media/${objectKey}`;
+  const md5 = createHash('md5').update(`${expires}${uri} ${NGINX_SECRET}`).digest('base64url');
+  return `http://127.0.0.1:${nginxPort}${uri}?md5=${md5}&expires=${expires}`;
+}
+
+const targets = {
+  straight: (k) => `${backend.endpoint}/${BUCKET}/${k}`,
+  media: (k) => `http://127.0.0.1:${mediaPort}/v1/objects/${k}?token=${token}`,
+  ...(nginx ? { nginx: nginxUrl } : {}),
+};
+
+// ---- measurements ---------------------------------------------------------------------------------------
+function curl(args) {
+  const res = spawnSync('curl', ['-s', '--fail', ...args], { encoding: 'utf8', maxBuffer: 16 * MiB });
+  if (res.status !== 0) throw new Error(`curl ${args.join(' ').slice(0, 200)} failed: ${res.stderr}`);
+  return res.stdout;
+}
+
+function procStatus(pid, field) {
+  const m = new RegExp(`^${field}:\\s+(\\d+) kB`, 'm').exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
+  return m ? Number(m[1]) * 1024 : 0;
+}
+function resetPeak(pid) {
+  writeFileSync(`/proc/${pid}/clear_refs`, '5'); // resets VmHWM to the current RSS
+}
+function childPids(pid) {
+  try {
+    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8')
+      .trim()
+      .split(/\s+/)
+      .filter(Boolean)
+      .map(Number);
+  } catch {
+    return [];
+  }
+}
+
+const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+const pct = (xs, p) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const mb = (bytes) => (bytes / 1e6).toFixed(0);
+
+// warm-up
+for (const [, url] of Object.entries(targets)) curl(['-o', '/dev/null', url(KEYS.small)]);
+
+log(`\n1. one ${BIG / MiB} MiB object, ${ROUNDS} rounds each, interleaved (curl -o /dev/null)`);
+const single = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
+for (let round = 0; round < ROUNDS; round++) {
+  for (const [name, url] of Object.entries(targets)) {
+    const speed = Number(curl(['-o', '/dev/null', '-w', '%{speed_download}', url(KEYS.big)]));
+    single[name].push(speed);
+    log(`  ${name.padEnd(8)} ${(speed / 1e6).toFixed(0)} MB/s`);
+  }
+}
+
+async function concurrent(name, objectKey, size) {
+  const url = targets[name](objectKey);
+  const args = ['--parallel', '--parallel-max', String(STREAMS), '--parallel-immediate'];
+  for (let i = 0; i < STREAMS; i++) args.push('-o', '/dev/null', url);
+  const watchPids =
+    name === 'media' ? [media.pid] : name === 'nginx' ? [nginx.pid, ...childPids(nginx.pid)] : [];
+  for (const pid of watchPids) resetPeak(pid);
+  let sampledPeak = 0;
+  const sampler = setInterval(() => {
+    const total = watchPids.reduce((n, pid) => n + procStatus(pid, 'VmRSS'), 0);
+    sampledPeak = Math.max(sampledPeak, total);
+  }, 50);
+  const started = process.hrtime.bigint();
+  await new Promise((resolve, reject) => {
+    const child = spawn('curl', ['-s', '--fail', ...args], { stdio: 'ignore' });
+    child.on('exit', (code) =>
+      code === 0 ? resolve() : reject(new Error(`curl --parallel exited ${code}`)),
+    );
+  });
+  const seconds = Number(process.hrtime.bigint() - started) / 1e9;
+  clearInterval(sampler);
+  const peak = watchPids.reduce((n, pid) => n + procStatus(pid, 'VmHWM'), 0);
+  return { seconds, throughput: (STREAMS * size) / seconds, peakRss: Math.max(peak, sampledPeak) };
+}
+
+log(`\n2. ${STREAMS} concurrent streams (one curl --parallel), peak RSS of the serving process(es)`);
+const conc = {};
+for (const [label, k, size] of [
+  ['mid', KEYS.mid, MID],
+  ['small', KEYS.small, SMALL],
+]) {
+  conc[label] = {};
+  for (const name of Object.keys(targets)) {
+    conc[label][name] = await concurrent(name, k, size);
+    const r = conc[label][name];
+    log(
+      `  ${label} ${name.padEnd(8)} ${(r.throughput / 1e6).toFixed(0)} MB/s aggregate, ${r.seconds.toFixed(1)} s, peak RSS ${mb(r.peakRss)} MB`,
+    );
+  }
+}
+const mediaIdleRss = procStatus(media.pid, 'VmRSS');
+
+log(`\n3. time to first byte of a 64 KiB range, ${TTFB_REQUESTS} sequential requests per target, keep-alive`);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+function ttfb(url, start) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get(url, { agent, headers: { range: `bytes=${start}-${start + 65535}` } }, (res) => {
+      let first;
+      res.on('data', () => {
+        first ??= process.hrtime.bigint();
+      });
+      res.on('end', () => {
+        if (res.statusCode !== 206) reject(new Error(`${url}: ${res.statusCode}`));
+        else resolve(Number(first - t0) / 1e6);
+      });
+    });
+    req.on('error', reject);
+  });
+}
+const latencies = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
+for (let i = 0; i < 50; i++) for (const [, url] of Object.entries(targets)) await ttfb(url(KEYS.mid), 0);
+for (let i = 0; i < TTFB_REQUESTS; i++) {
+  const start = Math.floor(Math.random() * ((MID - 65536) / 4096)) * 4096;
+  for (const [name, url] of Object.entries(targets)) latencies[name].push(await ttfb(url(KEYS.mid), start));
+}
+agent.destroy();
+for (const [name, xs] of Object.entries(latencies)) {
+  log(`  ${name.padEnd(8)} p50 ${pct(xs, 50).toFixed(2)} ms  p99 ${pct(xs, 99).toFixed(2)} ms`);
+}
+
+// ---- results --------------------------------------------------------------------------------------------
+const ratio = median(single.media) / median(single.straight);
+const nginxRatio = nginx ? median(single.media) / median(single.nginx) : undefined;
+const ttfbDelta = pct(latencies.media, 99) - pct(latencies.straight, 99);
+const peakMid = conc.mid.media.peakRss;
+const peakSmall = conc.small.media.peakRss;
+const verdict = (ok) => (ok ? 'met' : '**missed**');
+const row = (name, xs) =>
+  `| ${name} | ${(median(xs) / 1e6).toFixed(0)} | ${(Math.max(...xs) / 1e6).toFixed(0)} | ${xs.map((x) => (x / 1e6).toFixed(0)).join(', ')} |`;
+const cpu = cpus()[0]?.model ?? 'unknown';
+const section = `## Media
+
+Command: \`node bench/media/run.mjs\` (or \`pnpm bench media\`), with the backend named by \`S3_ENDPOINT\`:
+\`MEMSTORE_BYTES=6442450944 infra/ceph-rgw-up.sh\`, then
+\`S3_ENDPOINT=http://127.0.0.1:7480 S3_ACCESS_KEY_ID=TESTKEY S3_SECRET_ACCESS_KEY=TESTSECRET node bench/media/run.mjs\`
+(needs \`pnpm build\`, curl, and Debian's \`nginx\` for the peer). Without \`S3_ENDPOINT\` it uses the embedded s3rver.
+Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}.
+Backend: **${backend.kind}** at ${backend.endpoint}, on the same machine. Media: one process
+(\`node ${MEDIA_NODE_FLAGS.length ? `${MEDIA_NODE_FLAGS.join(' ')} ` : ''}apps/media/dist/server.js\`, default config: keep-alive pool of 256 sockets,
+LOG_LEVEL=warn), every request a verified EdDSA media token in \`?token=\`.
+Peer: nginx ${
+  spawnSync(nginxBin ?? 'true', ['-v'], { encoding: 'utf8' })
+    .stderr.trim()
+    .replace('nginx version: ', '') || '(not installed)'
+} with
+\`secure_link\` + \`proxy_pass\` (keep-alive upstream, \`worker_processes auto\`, \`proxy_max_temp_file_size 0\`).
+"Straight" is curl to the backend itself (public-read objects). Client: curl 7.88 (\`-o /dev/null\`); TTFB: a Node
+keep-alive client. Client, media/nginx and the backend share the same ${cpus().length} cores.
+
+| ${BIG / MiB} MiB object, one stream | MB/s median | best | rounds |
+| --- | ---: | ---: | --- |
+${Object.entries(single)
+  .map(([n, xs]) => row(n, xs))
+  .join('\n')}
+
+- media ÷ straight = **${ratio.toFixed(2)}×** (target ≥ 0.9: ${verdict(ratio >= 0.9)})
+${nginxRatio !== undefined ? `- media ÷ nginx = **${nginxRatio.toFixed(2)}×** (target ≥ 1: ${verdict(nginxRatio >= 1)})\n` : ''}
+| ${STREAMS} concurrent streams | aggregate MB/s | seconds | peak RSS of the server |
+| --- | ---: | ---: | ---: |
+${['mid', 'small']
+  .flatMap((label) =>
+    Object.entries(conc[label]).map(
+      ([n, r]) =>
+        `| ${n}, ${STREAMS} × ${(label === 'mid' ? MID : SMALL) / MiB} MiB | ${(r.throughput / 1e6).toFixed(0)} | ${r.seconds.toFixed(1)} | ${n === 'straight' ? '–' : `${mb(r.peakRss)} MB`} |`,
+    ),
+  )
+  .join('\n')}
+
+- media peak RSS with ${STREAMS} × ${MID / MiB} MiB = **${mb(peakMid)} MB** (target ≤ 150 MB: ${verdict(peakMid <= 150e6)}); with ${STREAMS} × ${SMALL / MiB} MiB: ${mb(peakSmall)} MB
+  (flat in object size: ${verdict(Math.abs(peakMid - peakSmall) <= 0.2 * Math.max(peakMid, peakSmall))}); media RSS afterwards: ${mb(mediaIdleRss)} MB.
+  nginx's figure is the sum over its master and workers.
+
+| 64 KiB range, ${TTFB_REQUESTS} sequential requests | TTFB p50 | p99 |
+| --- | ---: | ---: |
+${Object.entries(latencies)
+  .map(([n, xs]) => `| ${n} | ${pct(xs, 50).toFixed(2)} ms | ${pct(xs, 99).toFixed(2)} ms |`)
+  .join('\n')}
+
+- p99 media − straight = **${ttfbDelta.toFixed(2)} ms** (target ≤ 3 ms: ${verdict(ttfbDelta <= 3)})${
+  nginx ? `; p99 media − nginx = ${(pct(latencies.media, 99) - pct(latencies.nginx, 99)).toFixed(2)} ms` : ''
+}
+`;
+
+if (process.env.BENCH_NO_WRITE) {
+  log(section);
+  process.exit(0);
+}
+const file = join(here, '..', 'RESULTS.md');
+const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
+const start = current.indexOf('## Media');
+let next;
+if (start === -1) next = `${current.trimEnd()}\n\n${section}`;
+else {
+  const after = current.indexOf('\n## ', start + 1);
+  next = `${current.slice(0, start)}${section}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
+}
+writeFileSync(file, `${next.trimEnd()}\n`);
+log(`\nwrote the "## Media" section of ${file}`);
+s3.destroy();
+process.exit(0);
