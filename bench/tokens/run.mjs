@@ -9,7 +9,7 @@
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { cpus, tmpdir } from 'node:os';
+import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEMO_LISTENER } from '@stagedoor/shared/demo';
@@ -57,6 +57,7 @@ function percentile(sorted, p) {
   return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 }
 
+const loadBefore = loadavg()[0];
 const { child, url } = await startGateway();
 try {
   const login = await fetch(`${url}/auth/login`, {
@@ -131,7 +132,7 @@ try {
 Command: \`pnpm bench tokens\` (= \`node bench/tokens/run.mjs\`; needs a built workspace and Redis at
 \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/2\`, under a random key prefix that is deleted afterwards).
 Run ${new Date().toISOString()} on ${cpu.length} CPUs (${cpu[0]?.model.trim()}), Node ${process.version}; Redis on the
-same machine. The gateway runs in its own process with sessions in Redis; autocannon runs in another
+same machine; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadavg()[0].toFixed(2)} after the run (other work shares the machine). The gateway runs in its own process with sessions in Redis; autocannon runs in another
 (${connections} connections, ${seconds} s per round, ${rounds} alternating rounds, best round counted, after 2 s warm-ups).
 
 | gateway route (same session, same process) | req/s (best) | rounds |
