@@ -16,6 +16,8 @@ export interface GatewayConfig {
   logLevel: string;
   /** `redis://…`; undefined means process memory (the embedded default). */
   redisUrl: string | undefined;
+  /** REDIS_URL names a seed node of a Redis Cluster (keys are laid out for it; see README). */
+  redisCluster: boolean;
   /** Key prefix for everything the gateway keeps in Redis (lets tests and tenants share one server). */
   redisPrefix: string;
   session: {
@@ -81,6 +83,7 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     port: env.port('PORT', env.port('GATEWAY_PORT', 8080)),
     logLevel: env.string('LOG_LEVEL', 'info'),
     redisUrl: env.url('REDIS_URL')?.toString(),
+    redisCluster: env.bool('REDIS_CLUSTER', false),
     redisPrefix: env.string('REDIS_PREFIX', 'sd:'),
     session: {
       secrets,
@@ -119,6 +122,12 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     signingKeysJson: env.string('SIGNING_KEYS'),
     serviceClientsFile: env.string('SERVICE_CLIENTS_FILE'),
   };
+  if (config.redisCluster && config.redisUrl === undefined) env.problem('REDIS_CLUSTER=true needs REDIS_URL');
+  if (config.redisCluster && config.redisUrl && !/^\/?0?$/.test(new URL(config.redisUrl).pathname)) {
+    env.problem(
+      'REDIS_URL must not select a database index with REDIS_CLUSTER=true (a Cluster has only db 0)',
+    );
+  }
   if (production && !config.signingKeysFile && !config.signingKeysJson) {
     env.problem('SIGNING_KEYS_FILE or SIGNING_KEYS is required when NODE_ENV=production');
   }

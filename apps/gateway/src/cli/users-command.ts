@@ -10,15 +10,15 @@
  */
 import { parseArgs } from 'node:util';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
-import { Redis } from 'ioredis';
 import { UserDirectory } from '../plugins/users.js';
+import { createRedisClient } from '../stores/redis-client.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
 import { EmailTakenError, ROLES, type Role } from '../stores/user-directory.js';
 
 export const USAGE = `usage:
   users add --email <email> --name <name> [--role user|admin]   (password from stdin or a prompt)
   users set-role --email <email> --role user|admin
-environment: REDIS_URL (required), REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST`;
+environment: REDIS_URL (required), REDIS_CLUSTER, REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST`;
 
 export interface CliIo {
   env: Env;
@@ -40,6 +40,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
   const env = new EnvReader(io.env);
   const redisUrl = env.url('REDIS_URL');
   const prefix = env.string('REDIS_PREFIX', 'sd:');
+  const cluster = env.bool('REDIS_CLUSTER', false);
   const memoryCost = env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 });
   const timeCost = env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 });
   if (redisUrl === undefined) {
@@ -60,11 +61,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
     io.err(`--email is required\n${USAGE}`);
     return 64;
   }
-  const redis = new Redis(String(redisUrl), {
-    maxRetriesPerRequest: 1,
-    connectTimeout: 5_000,
-    lazyConnect: true,
-  });
+  const redis = createRedisClient(String(redisUrl), cluster, { lazyConnect: true, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   try {
     try {

@@ -7,11 +7,11 @@
 import fastifyRedis from '@fastify/redis';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
-import { Redis, type RedisOptions } from 'ioredis';
 import type { GatewayConfig } from '../config.js';
 import { type AttemptStore, MemoryAttemptStore, RedisAttemptStore } from '../stores/attempt-store.js';
 import { MemorySessionStore } from '../stores/memory-session-store.js';
 import { MemoryUserStore } from '../stores/memory-user-store.js';
+import { createRedisClient, failFastRedisOptions } from '../stores/redis-client.js';
 import { RedisSessionStore } from '../stores/redis-session-store.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
 import type { SessionRecord, SessionStore } from '../stores/session-store.js';
@@ -43,20 +43,8 @@ declare module 'fastify' {
   }
 }
 
-/** ioredis options that make commands fail fast while disconnected (never queue, never hang). */
-export function failFastRedisOptions(): RedisOptions {
-  return {
-    enableOfflineQueue: false,
-    maxRetriesPerRequest: 1,
-    connectTimeout: 2_000,
-    commandTimeout: 2_000,
-    // Commands issued in the same event-loop tick share one socket write: under concurrency this
-    // halves the gateway's write syscalls (see bench/RESULTS.md, Sessions).
-    enableAutoPipelining: true,
-    // Keep reconnecting forever, at most once a second, so service resumes without a restart.
-    retryStrategy: (times: number) => Math.min(times * 100, 1_000),
-  };
-}
+/** Kept for callers that build their own ioredis client with the gateway's settings. */
+export { failFastRedisOptions };
 
 async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
   const { config } = opts;
@@ -77,7 +65,7 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
       ping: async () => undefined,
     } satisfies Stores);
   } else {
-    const client = new Redis(config.redisUrl, failFastRedisOptions());
+    const client = createRedisClient(config.redisUrl, config.redisCluster);
     // Log transitions only: a reconnect loop would otherwise log one line per attempt.
     let state: 'connecting' | 'up' | 'down' = 'connecting';
     const markDown = (code: string | undefined) => {

@@ -4,7 +4,7 @@
  * email addresses or IPs in key names.
  */
 import { createHash } from 'node:crypto';
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { RedisScript } from './redis-script.js';
 import { storeCall } from './store-errors.js';
 
@@ -38,7 +38,7 @@ return ttl
 
 export class RedisAttemptStore implements AttemptStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 

@@ -19,7 +19,7 @@
  * index still holds exactly those members (else it re-reads and retries): a login that added a session
  * before the script ran is seen, and one after it is a new sign-in, so none is missed.
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { RedisScript } from './redis-script.js';
 import { parseUser, userKey } from './redis-user-store.js';
 import { type SessionRecord, type SessionStore, sessionExpiresAt } from './session-store.js';
@@ -69,7 +69,7 @@ export class RedisSessionStore implements SessionStore {
   private readonly pointerCache = new Map<string, string>();
 
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
     private readonly idleMs: number,
   ) {}

@@ -7,7 +7,7 @@
  * The hash tag puts a user's record in the same Cluster slot as their sessions, and storing it as a
  * string lets one MGET read a session and its user together (`RedisSessionStore.getWithUser`).
  */
-import type { Redis } from 'ioredis';
+import type { RedisClient } from './redis-client.js';
 import { RedisScript } from './redis-script.js';
 import { storeCall } from './store-errors.js';
 import { EmailTakenError, ROLES, type Role, type StoredUser, type UserStore } from './user-directory.js';
@@ -28,7 +28,7 @@ export function userKey(prefix: string, id: string): string {
 
 export class RedisUserStore implements UserStore {
   constructor(
-    private readonly redis: Redis,
+    private readonly redis: RedisClient,
     private readonly prefix: string,
   ) {}
 
