@@ -7,7 +7,7 @@ import { parseOptions } from '@node-rs/argon2';
 import type { FastifyInstance } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ConcurrencyLimit } from '../src/plugins/users.js';
+import { Argon2Pool } from '../src/passwords/argon2-pool.js';
 import { EmailTakenError } from '../src/stores/user-directory.js';
 import {
   buildTestApp,
@@ -156,24 +156,33 @@ describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
   });
 });
 
-describe('Argon2 concurrency cap', () => {
-  it('runs at most `limit` hashing tasks at once, queueing the rest in order', async () => {
-    const limit = new ConcurrencyLimit(1);
-    let active = 0;
-    let peak = 0;
-    const order: number[] = [];
-    const task = (i: number) =>
-      limit.run(async () => {
-        active++;
-        peak = Math.max(peak, active);
-        await new Promise((r) => setTimeout(r, 5));
-        order.push(i);
-        active--;
-        return i;
+describe('Argon2 worker pool', () => {
+  it('hashes and verifies on at most `size` worker threads, never on the event loop', async () => {
+    const pool = new Argon2Pool(1);
+    try {
+      const options = { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 };
+      // While 4 hashes run, the event loop keeps turning: a 1 ms timer fires many times.
+      let ticks = 0;
+      const timer = setInterval(() => ticks++, 1);
+      const t0 = Date.now();
+      const hashes = await Promise.all([1, 2, 3, 4].map((i) => pool.hash(`password-${i}`, options)));
+      const elapsed = Date.now() - t0;
+      clearInterval(timer);
+      expect(ticks).toBeGreaterThan(elapsed / 10);
+      expect(parseOptions(hashes[0] ?? '')).toMatchObject({
+        memoryCost: 19_456,
+        timeCost: 2,
+        parallelism: 1,
       });
-    expect(await Promise.all([0, 1, 2, 3].map(task))).toEqual([0, 1, 2, 3]);
-    expect(peak).toBe(1);
-    expect(order).toEqual([0, 1, 2, 3]);
+      expect(await pool.verify(hashes[2] ?? '', 'password-3')).toBe(true);
+      expect(await pool.verify(hashes[2] ?? '', 'password-4')).toBe(false);
+      await expect(pool.verify('not-a-hash', 'x')).rejects.toThrow();
+    } finally {
+      await pool.close();
+    }
+    await expect(
+      pool.hash('x', { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 }),
+    ).rejects.toThrow(/closed/);
   });
 });
 

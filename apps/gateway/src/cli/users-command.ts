@@ -63,6 +63,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
   }
   const redis = createRedisClient(String(redisUrl), cluster, { lazyConnect: true, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
+  let users: UserDirectory | undefined;
   try {
     try {
       await redis.connect();
@@ -70,7 +71,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
       io.err(`cannot reach Redis at ${redactRedisUrl(String(redisUrl))}: ${(error as Error).message}`);
       return 69;
     }
-    const users = new UserDirectory(new RedisUserStore(redis, prefix), {
+    users = new UserDirectory(new RedisUserStore(redis, prefix), {
       memoryCost,
       timeCost,
       parallelism: 1,
@@ -109,6 +110,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
     io.out(`${user.email} is now ${role}`);
     return 0;
   } finally {
+    await users?.close();
     redis.disconnect();
   }
 }

@@ -6,11 +6,12 @@
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
-import { hash, parseOptions, verify } from '@node-rs/argon2';
+import { parseOptions } from '@node-rs/argon2';
 import { DEMO_USERS } from '@stagedoor/shared/demo';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { GatewayConfig } from '../config.js';
+import { Argon2Pool } from '../passwords/argon2-pool.js';
 import {
   EmailTakenError,
   normalizeEmail,
@@ -29,42 +30,25 @@ export interface PasswordParams {
   parallelism: number;
 }
 
-/**
- * At most `limit` Argon2 computations at once. They run on libuv's thread pool (4 threads), off the
- * event loop, but on a 2-core machine 4 busy hashing threads still starve the event-loop thread of CPU:
- * capping them at cores - 1 keeps one core for serving requests while sign-ins queue.
- */
-export class ConcurrencyLimit {
-  private active = 0;
-  private readonly waiting: Array<() => void> = [];
-  constructor(readonly limit: number) {}
-
-  async run<T>(task: () => Promise<T>): Promise<T> {
-    if (this.active >= this.limit) await new Promise<void>((resolve) => this.waiting.push(resolve));
-    this.active++;
-    try {
-      return await task();
-    } finally {
-      this.active--;
-      this.waiting.shift()?.();
-    }
-  }
-}
-
 /** `Algorithm.Argon2id` of `@node-rs/argon2` (a const enum, which isolatedModules cannot import). */
 const ARGON2ID = 2;
 
 export class UserDirectory {
   private dummyHash: string | undefined;
 
-  private readonly hashing: ConcurrencyLimit;
+  private readonly hashing: Argon2Pool;
 
   constructor(
     private readonly store: UserStore,
     private readonly params: PasswordParams,
     maxConcurrentHashes = Math.max(1, availableParallelism() - 1),
   ) {
-    this.hashing = new ConcurrencyLimit(maxConcurrentHashes);
+    this.hashing = new Argon2Pool(maxConcurrentHashes);
+  }
+
+  /** Stops the hashing workers. */
+  close(): Promise<void> {
+    return this.hashing.close();
   }
 
   async findById(id: string): Promise<PublicUser | null> {
@@ -115,10 +99,10 @@ export class UserDirectory {
     const user = await this.store.findByEmail(normalizeEmail(email));
     if (!user) {
       const dummy = await this.getDummyHash();
-      await this.hashing.run(() => verify(dummy, password)).catch(() => false);
+      await this.hashing.verify(dummy, password).catch(() => false);
       return null;
     }
-    const ok = await this.hashing.run(() => verify(user.passwordHash, password)).catch(() => false);
+    const ok = await this.hashing.verify(user.passwordHash, password).catch(() => false);
     if (!ok) return null;
     if (this.needsRehash(user.passwordHash)) {
       await this.store.update(user.id, { passwordHash: await this.hashPassword(password) });
@@ -141,7 +125,7 @@ export class UserDirectory {
   }
 
   hashPassword(password: string): Promise<string> {
-    return this.hashing.run(() => hash(password, { algorithm: ARGON2ID, ...this.params }));
+    return this.hashing.hash(password, { algorithm: ARGON2ID, ...this.params });
   }
 
   async getDummyHash(): Promise<string> {
@@ -181,6 +165,7 @@ async function usersPlugin(app: FastifyInstance, opts: { config: GatewayConfig }
     config.passwordHashing.maxConcurrent,
   );
   app.decorate('users', users);
+  app.addHook('onClose', () => users.close());
   await users.getDummyHash();
   if (config.demoFixtures) await users.seedDemoUsers();
 }
