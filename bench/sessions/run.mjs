@@ -221,9 +221,13 @@ async function main() {
 Command: \`pnpm build && node bench/run-all.mjs sessions\` (\`pnpm bench\` runs every bench; needs Redis at
 \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`; \`BENCH_DURATION\`, \`BENCH_ROUNDS\`, \`BENCH_CONNECTIONS\` tune it).
 Run ${new Date().toISOString()} on ${m.nproc} CPUs (${m.model}), Node ${m.node}; Redis on the same machine.
+The gateway is the built app (\`buildApp\`, every plugin of the repository registered) with \`LOG_LEVEL=warn\`
+(no per-request log lines); its Redis client uses auto-pipelining.
 Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 Each server runs in its own process; autocannon runs in another (${CONNECTIONS} connections, ${DURATION} s,
 ${ROUNDS} rounds in rotating order, after a 2 s warm-up; ratios are the median of the per-round ratios). Everything shares the same ${m.nproc} cores.
+The gateway is the built app (\`buildApp\`, every plugin of the repository registered) with \`LOG_LEVEL=warn\`
+(no per-request log lines); its Redis client uses auto-pipelining.
 Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 
 | GET, authenticated session read | req/s (best) | each round |
