@@ -1,5 +1,8 @@
+import { createServer as createHttpServer } from 'node:http';
 import { createServer, type Server, type Socket } from 'node:net';
+import { MEDIA_AUDIENCE } from '@stagedoor/shared/tokens';
 import type { FastifyInstance } from 'fastify';
+import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { titleFromKey } from '../src/routes/media-library.js';
 import { buildTestApp, login, testConfig } from './support/gateway.js';
@@ -68,6 +71,48 @@ describe('GET /media/library when media is down', () => {
   it('needs a session', async () => {
     const res = await hungApp.inject({ url: '/media/library' });
     expect(res.statusCode).toBe(401);
+  });
+});
+
+describe("the gateway's own service token", () => {
+  it('is an at+jwt for client "gateway" with media:list only, reused across requests', async () => {
+    const seen: string[] = [];
+    const media = createHttpServer((req, res) => {
+      seen.push(req.headers.authorization ?? '');
+      res.writeHead(200, { 'content-type': 'application/json' }).end('{"items":[],"nextCursor":null}');
+    });
+    await new Promise<void>((resolve) => media.listen(0, '127.0.0.1', resolve));
+    const port = (media.address() as { port: number }).port;
+    const app = await buildTestApp(
+      testConfig('memory', {
+        MEDIA_INTERNAL_URL: `http://127.0.0.1:${port}`,
+        GATEWAY_PUBLIC_URL: 'http://gw.test',
+      }),
+    );
+    try {
+      const session = await login(app);
+      for (let i = 0; i < 2; i++) {
+        const res = await app.inject({ url: '/media/library', headers: { cookie: session.cookie } });
+        expect(res.statusCode).toBe(200);
+        expect(res.json()).toEqual({ items: [] });
+      }
+      // Two prefixes (catalog/, users/<id>/) per request, one token for all four calls.
+      expect(seen).toHaveLength(4);
+      expect(new Set(seen).size).toBe(1);
+      const token = (seen[0] ?? '').replace(/^Bearer /, '');
+      const jwks = createLocalJWKSet((await app.inject({ url: '/.well-known/jwks.json' })).json());
+      const { payload, protectedHeader } = await jwtVerify(token, jwks, {
+        issuer: 'http://gw.test',
+        audience: MEDIA_AUDIENCE,
+        typ: 'at+jwt',
+      });
+      expect(protectedHeader.typ).toBe('at+jwt');
+      expect(payload).toMatchObject({ sub: 'gateway', client_id: 'gateway', scope: 'media:list' });
+    } finally {
+      await app.close();
+      media.closeAllConnections();
+      await new Promise<void>((resolve) => media.close(() => resolve()));
+    }
   });
 });
 
