@@ -57,8 +57,11 @@ const state = {
   /** @type {{key: string, title: string} | null} */
   track: null,
   refreshTimer: 0,
-  /** The current token's expiry on this browser's clock (ms). */
-  tokenExpiresAt: 0,
+  /** The newest minted token: {url, lifetime, expiresAt (this browser's clock, ms)}. */
+  fresh: null,
+  /** Expiry of the token in the player's current source (this browser's clock, ms). */
+  srcExpiresAt: 0,
+  sourceGeneration: 0,
   refreshDue: false,
   /** True while the page itself changes the source: its pause/timeupdate events are not the listener's. */
   swapping: false,
@@ -345,6 +348,12 @@ function markCurrent(key) {
 
 // ---------------------------------------------------------------------------------------------------
 // Playback and token refresh
+//
+// A swap of the source is a reload (the element fetches again from the new URL), so the page swaps only
+// when the element would otherwise make a new request with an expired token: when it is not holding
+// the whole track, not receiving a response (a response already streaming is never cut, CONTRACT.md,
+// Media), or is seeking outside what it holds. Everything else is caught by the error path: one
+// refresh, then a resume from the same position.
 
 /** Mints a media token for `key`; null when the session has ended (the page is back at sign-in). */
 async function mintToken(key) {
@@ -355,56 +364,59 @@ async function mintToken(key) {
   const expiresAt = Date.parse(result.data.expiresAt);
   const serverNow = Date.parse(result.headers.get('Date') ?? '') || Date.now();
   const lifetime = Math.max(MIN_REFRESH_MS, expiresAt - serverNow);
-  return { url: result.data.url, lifetime };
+  return { url: result.data.url, lifetime, expiresAt: Date.now() + lifetime };
 }
 
-function scheduleRefresh(lifetime) {
+function scheduleRefresh(minted) {
   clearTimeout(state.refreshTimer);
-  state.tokenExpiresAt = Date.now() + lifetime;
+  state.fresh = minted;
   state.refreshDue = false;
-  state.refreshTimer = setTimeout(() => void refreshToken(), Math.max(MIN_REFRESH_MS, lifetime * REFRESH_AT));
+  state.refreshTimer = setTimeout(
+    () => void refreshToken(),
+    Math.max(MIN_REFRESH_MS, minted.lifetime * REFRESH_AT),
+  );
 }
 
-function waitFor(element, eventName) {
-  return new Promise((resolve, reject) => {
-    const done = () => {
-      element.removeEventListener(eventName, done);
-      element.removeEventListener('error', failed);
-      resolve();
-    };
-    const failed = () => {
-      element.removeEventListener(eventName, done);
-      element.removeEventListener('error', failed);
-      reject(new Error('media error'));
-    };
-    element.addEventListener(eventName, done);
-    element.addEventListener('error', failed);
-  });
-}
-
-/** Points the player at `url`, restoring `position` and playing when `play` is true. */
-async function loadSource(url, position, play) {
+/**
+ * Points the player at a minted URL, starting at `position` (a media fragment, so that a seek the
+ * listener makes meanwhile is not overridden), playing when `play` is true.
+ */
+function setSource(minted, position, play) {
   const { audio } = ui;
+  const generation = ++state.sourceGeneration;
   state.swapping = true;
-  try {
-    audio.src = url;
-    if (position > 0) {
-      await waitFor(audio, 'loadedmetadata');
-      audio.currentTime = position;
-    }
-    if (play) await audio.play();
-  } catch (error) {
-    // A load that fails is handled by the 'error' listener (one refresh and resume).
-    if (error?.name === 'NotAllowedError') say('Press play to start listening.');
-  } finally {
-    state.swapping = false;
+  state.srcExpiresAt = minted.expiresAt;
+  const settle = () => {
+    if (generation === state.sourceGeneration) state.swapping = false;
+  };
+  audio.addEventListener('loadedmetadata', settle, { once: true });
+  audio.addEventListener('error', settle, { once: true });
+  audio.src = position > 0.25 ? `${minted.url}#t=${position.toFixed(3)}` : minted.url;
+  if (play) {
+    audio.play().catch((error) => {
+      // A failed load is handled by the 'error' listener (one refresh and resume).
+      if (error?.name === 'NotAllowedError') say('Press play to start listening.');
+    });
   }
 }
 
-function fullyBuffered() {
+function holds(time) {
+  const { buffered } = ui.audio;
+  for (let i = 0; i < buffered.length; i++) {
+    if (buffered.start(i) <= time + 0.05 && time < buffered.end(i) - 0.25) return true;
+  }
+  return false;
+}
+
+/** Whether the element holds everything from `time` to the end: it will not fetch again to play on. */
+function holdsToEnd(time) {
   const { audio } = ui;
-  if (!Number.isFinite(audio.duration) || audio.buffered.length !== 1) return false;
-  return audio.buffered.start(0) <= 0.05 && audio.buffered.end(0) >= audio.duration - 0.05;
+  if (!Number.isFinite(audio.duration)) return false;
+  const { buffered } = audio;
+  for (let i = 0; i < buffered.length; i++) {
+    if (buffered.start(i) <= time + 0.05 && buffered.end(i) >= audio.duration - 0.05) return true;
+  }
+  return false;
 }
 
 async function playItem(item) {
@@ -418,15 +430,14 @@ async function playItem(item) {
   try {
     const minted = await mintToken(item.key);
     if (!minted || state.track !== item) return;
-    scheduleRefresh(minted.lifetime);
-    await loadSource(minted.url, 0, true);
-    if (!ui.audio.paused) say(`Playing ${item.title}.`);
+    scheduleRefresh(minted);
+    setSource(minted, 0, true);
   } catch (error) {
     say(`Could not play ${item.title}: ${error.message}`);
   }
 }
 
-/** Gets a fresh token before the current one expires; swaps it in where the player may still fetch. */
+/** Before the current token expires: a fresh one (this is also the session check), swapped in if needed. */
 async function refreshToken() {
   const track = state.track;
   if (!track) return;
@@ -444,11 +455,27 @@ async function refreshToken() {
     return;
   }
   if (!minted || state.track !== track) return;
-  scheduleRefresh(minted.lifetime);
-  // Everything buffered: the player will not fetch again, and a swap would only cause a gap. If it
-  // ever does (eviction), the request fails and the error path below refreshes and resumes.
-  if (fullyBuffered()) return;
-  await loadSource(minted.url, ui.audio.currentTime, !ui.audio.paused);
+  scheduleRefresh(minted);
+  const { audio } = ui;
+  if (
+    !state.swapping &&
+    !holdsToEnd(audio.currentTime) &&
+    audio.networkState !== HTMLMediaElement.NETWORK_LOADING
+  ) {
+    setSource(minted, audio.currentTime, !audio.paused);
+  }
+}
+
+/** A seek outside what the element holds, once its URL has expired: go there with a fresh URL. */
+async function seekWithFreshToken(target) {
+  const track = state.track;
+  let minted = state.fresh;
+  if (!minted || minted.expiresAt - Date.now() < 2 * MIN_REFRESH_MS) {
+    minted = await mintToken(track.key).catch(() => null);
+    if (!minted || state.track !== track) return;
+    scheduleRefresh(minted);
+  }
+  setSource(minted, target, state.wantPlaying);
 }
 
 /** A media error: one refresh and a resume from where playback was; a second failure stops. */
@@ -471,15 +498,18 @@ async function recoverFromMediaError() {
     return;
   }
   if (!minted || state.track !== track) return;
-  scheduleRefresh(minted.lifetime);
-  await loadSource(minted.url, state.lastPosition, state.wantPlaying);
+  scheduleRefresh(minted);
+  setSource(minted, state.lastPosition, state.wantPlaying);
 }
 
 function stopPlayback() {
   clearTimeout(state.refreshTimer);
   state.track = null;
+  state.fresh = null;
   state.wantPlaying = false;
   state.recovering = false;
+  state.sourceGeneration++;
+  state.swapping = false;
   const { audio } = ui;
   audio.pause();
   if (audio.hasAttribute('src')) {
@@ -490,15 +520,27 @@ function stopPlayback() {
   markCurrent('');
 }
 
+// Where playback is, for a resume after an error: not from an element that has just been given a new
+// source (its currentTime reads 0 until the fragment's start applies).
+function rememberPosition() {
+  if (!state.swapping && ui.audio.readyState >= HTMLMediaElement.HAVE_METADATA) {
+    state.lastPosition = ui.audio.currentTime;
+  }
+}
+
 ui.audio.addEventListener('error', () => void recoverFromMediaError());
 ui.audio.addEventListener('loadeddata', () => {
   state.recovering = false;
 });
-ui.audio.addEventListener('timeupdate', () => {
-  if (!state.swapping) state.lastPosition = ui.audio.currentTime;
+ui.audio.addEventListener('playing', () => {
+  if (state.track) say(`Playing ${state.track.title}.`);
 });
+ui.audio.addEventListener('timeupdate', rememberPosition);
 ui.audio.addEventListener('seeking', () => {
-  if (!state.swapping) state.lastPosition = ui.audio.currentTime;
+  rememberPosition();
+  const target = ui.audio.currentTime;
+  if (state.swapping || !state.track || holds(target)) return;
+  if (Date.now() >= state.srcExpiresAt - MIN_REFRESH_MS) void seekWithFreshToken(target);
 });
 ui.audio.addEventListener('pause', () => {
   if (!state.swapping && !ui.audio.error) state.wantPlaying = false;
@@ -506,7 +548,7 @@ ui.audio.addEventListener('pause', () => {
 ui.audio.addEventListener('play', () => {
   if (state.swapping) return;
   state.wantPlaying = true;
-  if (state.track && (state.refreshDue || Date.now() >= state.tokenExpiresAt - MIN_REFRESH_MS)) {
+  if (state.track && (state.refreshDue || Date.now() >= state.srcExpiresAt - MIN_REFRESH_MS)) {
     void refreshToken();
   }
 });
@@ -573,7 +615,8 @@ function renderDevices(sessions) {
     const name = describeUserAgent(session.userAgent);
     row.querySelector('.item-title').textContent = name;
     row.querySelector('.item-meta').textContent =
-      `${session.ip || 'unknown address'} · last seen ${timeAgo(session.lastSeenAt)} · ${session.userAgent || 'no user agent'}`;
+      `${session.ip || 'unknown address'} · last seen ${timeAgo(session.lastSeenAt)}`;
+    row.querySelector('.item-ua').textContent = session.userAgent || 'no user agent';
     if (session.current) {
       const badge = document.createElement('span');
       badge.className = 'badge';
