@@ -135,7 +135,8 @@ function pipeLines(name, stream, out) {
     buffer += chunk;
     let newline = buffer.indexOf('\n');
     while (newline >= 0) {
-      const formatted = formatLine(name, buffer.slice(0, newline));
+      const line = buffer.slice(0, newline);
+      const formatted = line.trim() === '' ? null : formatLine(name, line);
       if (formatted !== null) out.write(`${formatted}\n`);
       buffer = buffer.slice(newline + 1);
       newline = buffer.indexOf('\n');

@@ -266,4 +266,13 @@ describe('playing', () => {
     await expect.poll(() => watched.page.getByRole('button', { name: /^Play / }).count()).toBe(3);
     expect(watched.errors).toEqual([]);
   });
+
+  it('works the same when opened at 127.0.0.1 (both count as the gateway own origin)', async () => {
+    const watched = await openPage(browser, `http://127.0.0.1:${stack.gatewayPort}/`);
+    opened.push(watched);
+    await signIn(watched.page, DEMO_LISTENER.email, DEMO_LISTENER.password);
+    await watched.page.getByRole('button', { name: 'Play morning bells' }).click();
+    await waitForPlayer(watched.page, (s) => s.currentTime > 1 && !s.paused);
+    expect(watched.errors).toEqual([]);
+  });
 });

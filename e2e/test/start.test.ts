@@ -3,7 +3,7 @@
  * alone (or the orchestrator dying) stops every process it started within seconds.
  */
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -67,6 +67,34 @@ describe('pnpm start', () => {
       process.kill(orchestrator, 'SIGKILL');
       const ms = await allGone(tree, 10_000);
       process.stdout.write(`SIGKILL to the orchestrator: all ${tree.length} children gone after ${ms} ms\n`);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('--dev restarts an app when its build changes, and stops the compilers too', async () => {
+    const stack = await startStack({ args: ['--dev'], readyTimeoutMs: 120_000 });
+    try {
+      const tree = descendants(stack.process.pid as number);
+      // three `tsc --watch`, the store, gateway and media
+      expect(tree.length).toBeGreaterThanOrEqual(6);
+      const now = new Date();
+      utimesSync(join(ROOT, 'apps/gateway/dist/routes/health.js'), now, now);
+      await expect.poll(() => stack.output().includes('restarting gateway'), { timeout: 10_000 }).toBe(true);
+      await expect
+        .poll(
+          async () =>
+            fetch(`${stack.gatewayUrl}/healthz`)
+              .then((r) => r.status)
+              .catch(() => 0),
+          {
+            timeout: 20_000,
+          },
+        )
+        .toBe(200);
+      const afterRestart = descendants(stack.process.pid as number);
+      stack.process.kill('SIGTERM');
+      await allGone([...new Set([...tree, ...afterRestart])], 10_000);
     } finally {
       await stack.stop();
     }

@@ -40,6 +40,8 @@ export interface StartOptions {
   /** `pnpm`: run `pnpm start` at the repository root (builds first); default: `node scripts/start.mjs`. */
   via?: 'pnpm' | 'node';
   env?: Record<string, string>;
+  /** Arguments for scripts/start.mjs (e.g. `--dev`); only with `via: 'node'`. */
+  args?: string[];
   readyTimeoutMs?: number;
 }
 
@@ -68,7 +70,11 @@ export async function startStack(options: StartOptions = {}): Promise<Stack> {
   const child =
     options.via === 'pnpm'
       ? spawn('pnpm', ['start'], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] })
-      : spawn(process.execPath, [START_SCRIPT], { cwd: ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+      : spawn(process.execPath, [START_SCRIPT, ...(options.args ?? [])], {
+          cwd: ROOT,
+          env,
+          stdio: ['ignore', 'pipe', 'pipe'],
+        });
   let output = '';
   child.stdout?.on('data', (chunk: Buffer) => {
     output += chunk.toString();
