@@ -5,13 +5,19 @@
 // Token lifetime: media tokens live MEDIA_TOKEN_TTL_SECONDS (default 300 s). While a track plays, the
 // page asks the gateway for a fresh token at ~70% of the current one's lifetime. That request is also
 // the session check: once the session is revoked, signed out elsewhere or expired, the gateway answers
-// 401 and the page stops playback and returns to the sign-in form saying why, so a revoked device loses
-// media within one token lifetime. A media error (e.g. an expired token on a range request after a
-// seek) triggers one refresh and a resume from the same position.
+// 401 and the page stops playback and returns to the sign-in form saying why, so a playing device that
+// was revoked stops within one token lifetime. (A paused page makes no requests, so that an idle
+// session can time out; it finds out on its next play, or when its tab becomes visible again.)
+// The fresh URL replaces the player's source only where the player would otherwise fetch again with
+// the expired one (see "Playback and token refresh"); a media error gets one refresh and a resume.
 //
 // No console errors in normal use: Chromium logs every fetch() answered 4xx. A signed-out visitor's
 // first load therefore makes no request at all: the page only probes GET /auth/me when this browser
-// signed in before (a flag in localStorage, not a secret). A 4xx then means the session really ended.
+// signed in before (a flag in localStorage, not a secret). A 401 then means the session really ended.
+// A wrong password (401) and a session that ended are not normal use: those do log an error.
+//
+// No `crossorigin` on the <audio> element: plain playback needs no CORS, and the token is in the URL,
+// not in a cookie, so nothing is gained by making media requests CORS requests.
 
 const SIGNED_IN_FLAG = 'stagedoor.signedIn';
 const REFRESH_AT = 0.7;
