@@ -27,7 +27,7 @@ const dataDir = mkdtempSync(join(os.tmpdir(), 'stagedoor-bench-sessions-'));
 function startServer(kind) {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, REDIS_URL, PREFIX], {
-      stdio: ['ignore', 'pipe', 'inherit'],
+      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
       env: { ...process.env, BENCH_DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' },
     });
     children.push(child);
@@ -38,6 +38,13 @@ function startServer(kind) {
       if (m) resolve({ kind, port: Number(m[1]), child });
     });
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
+  });
+}
+
+function cpuOf(child) {
+  return new Promise((resolve) => {
+    child.once('message', (m) => resolve(m.cpu));
+    child.send('cpu');
   });
 }
 
@@ -128,10 +135,9 @@ function machine() {
 }
 
 async function main() {
-  const [gw, bare, bareAp, ex] = await Promise.all([
+  const [gw, bare, ex] = await Promise.all([
     startServer('gateway'),
     startServer('bare'),
-    startServer('bare-autopipelined'),
     startServer('express'),
   ]);
   const gwLogin = await request(gw.port, 'POST', '/auth/login', {
@@ -143,20 +149,19 @@ async function main() {
   for (const [port, path, cookie] of [
     [gw.port, '/auth/me', gwCookie],
     [bare.port, '/bare', ''],
-    [bareAp.port, '/bare', ''],
     [ex.port, '/me', exCookie],
   ]) {
     const res = await request(port, 'GET', path, { headers: { cookie } });
     if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.body}`);
   }
 
+  const servers = { gateway: gw, bare, express: ex };
   const targets = {
     gateway: { url: `http://127.0.0.1:${gw.port}/auth/me`, headers: { cookie: gwCookie } },
     bare: { url: `http://127.0.0.1:${bare.port}/bare`, headers: {} },
-    bareAutoPipelined: { url: `http://127.0.0.1:${bareAp.port}/bare`, headers: {} },
     express: { url: `http://127.0.0.1:${ex.port}/me`, headers: { cookie: exCookie } },
   };
-  const best = { gateway: 0, bare: 0, bareAutoPipelined: 0, express: 0 };
+  const best = { gateway: 0, bare: 0, express: 0 };
   const rounds = [];
   for (const t of Object.values(targets)) {
     await runLoad({ ...t, connections: CONNECTIONS, duration: 2 }); // warm-up
@@ -167,18 +172,21 @@ async function main() {
   for (let round = 0; round < ROUNDS; round++) {
     const order = names.map((_, i) => names[(i + round) % names.length]);
     for (const name of order) {
+      const cpuBefore = await cpuOf(servers[name].child);
       const r = await runLoad({ ...targets[name], connections: CONNECTIONS, duration: DURATION });
+      r.cpuPerRequest = ((await cpuOf(servers[name].child)) - cpuBefore) / r.total;
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`${name}: ${r.non2xx} non-2xx, ${r.errors} errors`);
       rounds.push({ round, name, ...r });
       best[name] = Math.max(best[name], r.requestsPerSecond);
       console.log(
-        `${name.padEnd(18)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms`,
+        `${name.padEnd(18)} round ${round + 1}: ${r.requestsPerSecond.toFixed(0)} req/s, p99 ${r.p99} ms, ${r.cpuPerRequest.toFixed(1)} µs CPU/request`,
       );
     }
   }
   const perRound = (name) => rounds.filter((r) => r.name === name).map((r) => r.requestsPerSecond);
   const median = (xs) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   const roundRatio = (a, b) => median(perRound(a).map((x, i) => x / perRound(b)[i]));
+  const cpu = (name) => median(rounds.filter((r) => r.name === name).map((r) => r.cpuPerRequest));
 
   // Idle and under-sign-in probes alternate (3 pairs) so both see similar background load; the pair with
   // the median ratio is reported.
@@ -208,13 +216,16 @@ async function main() {
 
   const ratioBare = roundRatio('gateway', 'bare');
   const ratioExpress = roundRatio('gateway', 'express');
-  const ratioBareAp = roundRatio('gateway', 'bareAutoPipelined');
   const load = os
     .loadavg()
     .map((l) => l.toFixed(2))
     .join(', ');
   const ratioP99 = loaded.p99 / idle.p99;
   const m = machine();
+  const row = (label, name) =>
+    `| ${label} | ${best[name].toFixed(0)} | ${cpu(name).toFixed(1)} µs | ${perRound(name)
+      .map((x) => x.toFixed(0))
+      .join(', ')} |`;
   const verdict = (ok) => (ok ? 'met' : '**missed**');
   const section = `## Sessions
 
@@ -222,36 +233,22 @@ Command: \`pnpm build && node bench/run-all.mjs sessions\` (\`pnpm bench\` runs 
 \`BENCH_REDIS_URL\`, default \`redis://127.0.0.1:6379/4\`; \`BENCH_DURATION\`, \`BENCH_ROUNDS\`, \`BENCH_CONNECTIONS\` tune it).
 Run ${new Date().toISOString()} on ${m.nproc} CPUs (${m.model}), Node ${m.node}; Redis on the same machine.
 The gateway is the built app (\`buildApp\`, every plugin of the repository registered) with \`LOG_LEVEL=warn\`
-(no per-request log lines); its Redis client uses auto-pipelining.
+(no per-request log lines).
 Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 Each server runs in its own process; autocannon runs in another (${CONNECTIONS} connections, ${DURATION} s,
 ${ROUNDS} rounds in rotating order, after a 2 s warm-up; ratios are the median of the per-round ratios). Everything shares the same ${m.nproc} cores.
-The gateway is the built app (\`buildApp\`, every plugin of the repository registered) with \`LOG_LEVEL=warn\`
-(no per-request log lines); its Redis client uses auto-pipelining.
-Load average when the run ended: ${load} (this machine is shared; numbers move with other work).
 
-| GET, authenticated session read | req/s (best) | each round |
-| --- | ---: | --- |
-| gateway \`GET /auth/me\` (cookie → session + user from Redis) | ${best.gateway.toFixed(0)} | ${rounds
-    .filter((r) => r.name === 'gateway')
-    .map((r) => r.requestsPerSecond.toFixed(0))
-    .join(', ')} |
-| bare Fastify route, one Redis GET (the limit) | ${best.bare.toFixed(0)} | ${rounds
-    .filter((r) => r.name === 'bare')
-    .map((r) => r.requestsPerSecond.toFixed(0))
-    .join(', ')} |
-| bare Fastify route, one Redis GET, ioredis \`enableAutoPipelining\` (as the gateway's client) | ${best.bareAutoPipelined.toFixed(0)} | ${rounds
-    .filter((r) => r.name === 'bareAutoPipelined')
-    .map((r) => r.requestsPerSecond.toFixed(0))
-    .join(', ')} |
-| express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis) | ${best.express.toFixed(0)} | ${rounds
-    .filter((r) => r.name === 'express')
-    .map((r) => r.requestsPerSecond.toFixed(0))
-    .join(', ')} |
+| GET, authenticated session read | req/s (best) | server CPU per request (median) | req/s each round |
+| --- | ---: | ---: | --- |
+${row('gateway `GET /auth/me` (cookie → session + user from Redis)', 'gateway')}
+${row('bare Fastify route, one Redis GET (the limit)', 'bare')}
+${row('express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis)', 'express')}
 
 - gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})
-- gateway / bare with auto-pipelining = **${ratioBareAp.toFixed(2)}×** (same client settings on both sides)
 - gateway / express = **${ratioExpress.toFixed(2)}×** (target ≥ 2×: ${verdict(ratioExpress >= 2)})
+- by server CPU per request (capacity on a machine with nothing else running): gateway costs
+  ${(cpu('gateway') / cpu('bare')).toFixed(2)}× the bare route's CPU (≙ ${(cpu('bare') / cpu('gateway')).toFixed(2)}× its throughput) and
+  ${(cpu('express') / cpu('gateway')).toFixed(2)}× less than express (≙ ${(cpu('express') / cpu('gateway')).toFixed(2)}× its throughput)
 
 | \`GET /healthz\` latency (2 clients, ~400 req/s) | p50 | p99 |
 | --- | ---: | ---: |

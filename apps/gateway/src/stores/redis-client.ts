@@ -14,9 +14,7 @@ export function failFastRedisOptions(): RedisOptions {
     maxRetriesPerRequest: 1,
     connectTimeout: 2_000,
     commandTimeout: 2_000,
-    // Commands issued in the same event-loop tick share one socket write: under concurrency this
-    // halves the gateway's write syscalls (see bench/RESULTS.md, Sessions).
-    enableAutoPipelining: true,
+    // No auto-pipelining: measured (bench/sessions) it cost more CPU per request than it saved here.
     // Keep reconnecting forever, at most once a second, so service resumes without a restart.
     retryStrategy: (times: number) => Math.min(times * 100, 1_000),
   };
