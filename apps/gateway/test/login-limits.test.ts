@@ -100,7 +100,7 @@ describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
     };
     const known: number[] = [];
     const unknown: number[] = [];
-    for (let i = 0; i < 4; i++) {
+    for (let i = 0; i < 7; i++) {
       const user = await app.users.create({
         email: `t${i}@example.com`,
         name: 'T',
@@ -114,9 +114,10 @@ describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
       unknown.push(b.ms);
     }
     const median = (xs: number[]) => [...xs].sort((x, y) => x - y)[Math.floor(xs.length / 2)] ?? 0;
-    // Argon2 at ≥19 MiB takes many ms; without the dummy hash an unknown email would answer in ~1 ms.
-    expect(median(unknown)).toBeGreaterThan(median(known) * 0.5);
-    expect(median(unknown)).toBeLessThan(median(known) * 2);
+    // Argon2 at ≥19 MiB takes tens of ms; without the dummy hash an unknown email would answer in ~1 ms
+    // (ratio ~0.03). The bounds are wide because this machine is shared with other work.
+    expect(median(unknown)).toBeGreaterThan(median(known) * 0.3);
+    expect(median(unknown)).toBeLessThan(median(known) * 3);
   });
 
   it('emails are unique case-insensitively; hashes are Argon2id with at least m=19456,t=2,p=1', async () => {
