@@ -263,7 +263,16 @@ if (demo) {
 }
 
 // ---- The apps, wired to each other. Explicit settings in the environment win over these defaults.
-const gatewayOrigin = `http://localhost:${gatewayPort}`;
+// The gateway's origin as browsers see it; an explicit GATEWAY_PUBLIC_URL (a proxy in front) wins, and
+// media must then accept that origin as the token issuer too.
+let gatewayOrigin = `http://localhost:${gatewayPort}`;
+if (env.GATEWAY_PUBLIC_URL?.trim()) {
+  try {
+    gatewayOrigin = new URL(env.GATEWAY_PUBLIC_URL.trim()).origin;
+  } catch {
+    await fail(`GATEWAY_PUBLIC_URL must be a URL (got "${env.GATEWAY_PUBLIC_URL}")`);
+  }
+}
 const shared = { ...env, HOST: host };
 delete shared.PORT; // each app gets its own below
 const defaults = (values) => Object.fromEntries(Object.entries(values).filter(([k]) => !env[k]?.trim()));
