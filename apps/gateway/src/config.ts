@@ -16,6 +16,8 @@ export interface GatewayConfig {
   logLevel: string;
   /** `redis://…`; undefined means process memory (the embedded default). */
   redisUrl: string | undefined;
+  /** How long start-up waits for Redis before starting without it (REDIS_STARTUP_WAIT_MS). */
+  redisStartupWaitMs: number;
   /** REDIS_URL names a seed node of a Redis Cluster (keys are laid out for it; see README). */
   redisCluster: boolean;
   /** Key prefix for everything the gateway keeps in Redis (lets tests and tenants share one server). */
@@ -84,6 +86,7 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     logLevel: env.string('LOG_LEVEL', 'info'),
     redisUrl: env.url('REDIS_URL')?.toString(),
     redisCluster: env.bool('REDIS_CLUSTER', false),
+    redisStartupWaitMs: env.int('REDIS_STARTUP_WAIT_MS', 5_000, { min: 0, max: 600_000 }),
     redisPrefix: env.string('REDIS_PREFIX', 'sd:'),
     session: {
       secrets,

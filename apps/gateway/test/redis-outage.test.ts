@@ -76,4 +76,41 @@ describe('Redis outage', () => {
     const after = await login(app, 'back@example.com', 'back-again-123');
     expect((await me(app, after.cookie)).statusCode).toBe(200);
   });
+
+  it('starts while Redis is down, answers 503, and serves (demo users seeded) once Redis appears', async () => {
+    const laterPort = await freePort();
+    const started = Date.now();
+    const early = await buildTestApp(
+      testConfig('redis', { REDIS_URL: `redis://127.0.0.1:${laterPort}/0`, REDIS_STARTUP_WAIT_MS: '300' }),
+    );
+    let later: ChildProcess | undefined;
+    try {
+      expect(Date.now() - started).toBeLessThan(10_000);
+      const readyz = await early.inject({ method: 'GET', url: '/readyz' });
+      expect(readyz.statusCode).toBe(503);
+      expect(readyz.json().error).toBe('service_unavailable');
+      const res = await early.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { email: DEMO_LISTENER.email, password: DEMO_LISTENER.password },
+      });
+      expect(res.statusCode).toBe(503);
+      later = await startRedis(laterPort);
+      let status = 0;
+      for (let i = 0; i < 100 && status !== 200; i++) {
+        await new Promise((r) => setTimeout(r, 100));
+        status = (
+          await early.inject({
+            method: 'POST',
+            url: '/auth/login',
+            payload: { email: DEMO_LISTENER.email, password: DEMO_LISTENER.password },
+          })
+        ).statusCode;
+      }
+      expect(status).toBe(200);
+    } finally {
+      await early.close();
+      if (later) await stopRedis(later);
+    }
+  });
 });

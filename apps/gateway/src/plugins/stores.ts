@@ -11,7 +11,7 @@ import type { GatewayConfig } from '../config.js';
 import { type AttemptStore, MemoryAttemptStore, RedisAttemptStore } from '../stores/attempt-store.js';
 import { MemorySessionStore } from '../stores/memory-session-store.js';
 import { MemoryUserStore } from '../stores/memory-user-store.js';
-import { createRedisClient, failFastRedisOptions } from '../stores/redis-client.js';
+import { createRedisClient, failFastRedisOptions, type RedisClient } from '../stores/redis-client.js';
 import { RedisSessionStore } from '../stores/redis-session-store.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
 import type { SessionRecord, SessionStore } from '../stores/session-store.js';
@@ -27,6 +27,11 @@ export interface Stores {
   loadSession(hash: string): Promise<{ record: SessionRecord; user: StoredUser | null } | null>;
   /** Resolves when the backing store answers; throws `StoreUnavailableError` when it does not. */
   ping(): Promise<void>;
+  /**
+   * Runs `task` now if the store is reachable, and again each time it becomes reachable after an outage
+   * (seeding that a Redis restart without persistence would otherwise lose). Failures are logged.
+   */
+  whenAvailable(name: string, task: () => Promise<void>): Promise<void>;
 }
 
 export interface ReadinessCheck {
@@ -46,6 +51,20 @@ declare module 'fastify' {
 /** Kept for callers that build their own ioredis client with the gateway's settings. */
 export { failFastRedisOptions };
 
+function waitForReady(client: RedisClient, ms: number): Promise<boolean> {
+  if (client.status === 'ready') return Promise.resolve(true);
+  return new Promise((resolve) => {
+    const done = (ready: boolean) => {
+      clearTimeout(timer);
+      client.off('ready', onReady);
+      resolve(ready);
+    };
+    const onReady = () => done(true);
+    const timer = setTimeout(() => done(false), ms);
+    client.on('ready', onReady);
+  });
+}
+
 async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
   const { config } = opts;
   const idleMs = config.session.idleSeconds * 1000;
@@ -63,6 +82,7 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
         return record ? { record, user: await users.findById(record.userId) } : null;
       },
       ping: async () => undefined,
+      whenAvailable: (_name, task) => task(),
     } satisfies Stores);
   } else {
     const client = createRedisClient(config.redisUrl, config.redisCluster);
@@ -81,7 +101,30 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
     app.addHook('onClose', async () => {
       client.disconnect();
     });
-    await app.register(fastifyRedis, { client, closeClient: false });
+    // `@fastify/redis` holds start-up until the client is ready and then fails the whole app after the
+    // plugin timeout, with a stack trace, when Redis is down. Wait a little ourselves instead; if Redis is
+    // not there yet, start anyway: requests that need it answer 503, /readyz says so, and service begins
+    // when it connects.
+    if (await waitForReady(client, config.redisStartupWaitMs)) {
+      await app.register(fastifyRedis, { client, closeClient: false });
+    } else {
+      app.log.warn('starting without redis; /readyz answers 503 until it connects');
+      app.decorate('redis', client as never);
+    }
+    const availableTasks: Array<{ name: string; task: () => Promise<void> }> = [];
+    const runTask = async ({ name, task }: { name: string; task: () => Promise<void> }) => {
+      try {
+        await task();
+      } catch (error) {
+        app.log.warn(
+          { task: name, reason: (error as Error).message },
+          'store task failed; retried on reconnect',
+        );
+      }
+    };
+    client.on('ready', () => {
+      for (const entry of availableTasks) void runTask(entry);
+    });
     const prefix = config.redisPrefix;
     const sessions = new RedisSessionStore(client, prefix, idleMs);
     app.decorate('stores', {
@@ -90,6 +133,10 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
       loadSession: (hash) => sessions.getWithUser(hash),
       users: new RedisUserStore(client, prefix),
       attempts: new RedisAttemptStore(client, prefix),
+      whenAvailable: async (name, task) => {
+        availableTasks.push({ name, task });
+        if (client.status === 'ready') await runTask({ name, task });
+      },
       ping: async () => {
         try {
           await client.ping();

@@ -167,7 +167,7 @@ async function usersPlugin(app: FastifyInstance, opts: { config: GatewayConfig }
   app.decorate('users', users);
   app.addHook('onClose', () => users.close());
   await users.getDummyHash();
-  if (config.demoFixtures) await users.seedDemoUsers();
+  if (config.demoFixtures) await app.stores.whenAvailable('seed demo users', () => users.seedDemoUsers());
 }
 
 export default fp(usersPlugin, {
