@@ -84,7 +84,6 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     logger: options.logger ?? loggerOptions(config),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
-    disableRequestLogging: false,
     // A wrong type is a 400, not silently coerced: `{"password": 123}` must not become "123".
     ajv: { customOptions: { coerceTypes: false } },
   });
