@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { DEMO_ADMIN, DEMO_LISTENER } from '@stagedoor/shared/demo';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import { Redis } from 'ioredis';
+import { afterAll } from 'vitest';
 import { buildApp } from '../../src/app.js';
 import { type GatewayConfig, loadGatewayConfig } from '../../src/config.js';
 
@@ -27,11 +28,24 @@ export function randomPrefix(): string {
   return `t${randomBytes(6).toString('hex')}:`;
 }
 
+/** Every Redis prefix a test file used is deleted when that file is done (modules are per file). */
+const usedPrefixes = new Set<string>();
+afterAll(async () => {
+  if (usedPrefixes.size === 0) return;
+  const redis = testRedis();
+  try {
+    for (const prefix of usedPrefixes) await deletePrefix(redis, prefix);
+  } finally {
+    redis.disconnect();
+  }
+});
+
 export function testConfig(
   kind: StoreKind,
   env: Record<string, string> = {},
   prefix = randomPrefix(),
 ): GatewayConfig {
+  if (kind === 'redis' && !env.REDIS_URL) usedPrefixes.add(prefix);
   return loadGatewayConfig({
     SESSION_SECRETS: SECRET_A,
     DATA_DIR: dataDir,
