@@ -1,8 +1,9 @@
 /**
- * Where the gateway keeps sessions, users and attempt counters: Redis when `REDIS_URL` is set (through
- * `@fastify/redis`, so `app.redis` is the shared client), process memory otherwise. The Redis client is
- * set up to fail fast while Redis is unreachable (no offline queue, one retry, short timeouts) so a
- * request answers 503 at once instead of hanging, and it reconnects by itself when Redis is back.
+ * Where the gateway keeps sessions, users and attempt counters: Redis (or a Redis Cluster) when
+ * `REDIS_URL` is set — `app.redis` is the shared client, registered through `@fastify/redis` — and process
+ * memory otherwise. The client fails fast while Redis is unreachable (no offline queue, one retry, short
+ * timeouts) so a request answers 503 at once instead of hanging, and reconnects by itself; the gateway
+ * also starts while Redis is down (after `REDIS_STARTUP_WAIT_MS`) and serves once it connects.
  */
 import fastifyRedis from '@fastify/redis';
 import type { FastifyInstance } from 'fastify';
