@@ -40,8 +40,10 @@ describe('logs', () => {
     // A storage fault (5xx, logged with its error): the bucket is gone for this one app.
     const broken = h.app.storage.bucket;
     (h.app.storage as { bucket: string }).bucket = 'no-such-bucket-here';
-    await h.app.inject({ url: `/v1/objects/catalog/a.wav?token=${token}` });
+    const fault = await h.app.inject({ url: `/v1/objects/catalog/a.wav?token=${token}` });
     (h.app.storage as { bucket: string }).bucket = broken;
+    expect(fault.statusCode).toBe(502);
+    expect(fault.json().error).toBe('storage_unavailable');
 
     const all = lines.join('');
     if (process.env.DEBUG_LOGS) console.log(all);
