@@ -250,13 +250,11 @@ ${row('express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis)', 'expre
   ${(cpu('gateway') / cpu('bare')).toFixed(2)}× the bare route's CPU (≙ ${(cpu('bare') / cpu('gateway')).toFixed(2)}× its throughput) and
   ${(cpu('express') / cpu('gateway')).toFixed(2)}× less than express (≙ ${(cpu('express') / cpu('gateway')).toFixed(2)}× its throughput)
 
-Where the gap to the bare route goes (measured by hand on 2026-11-29 with the same script, 2 rounds of 3 s,
-the gateway's \`dist/app.js\` patched to skip the web player's \`@fastify/helmet\` registration): the gateway
-used 54–59 µs of CPU per \`/auth/me\` without helmet and 98–120 µs with it, the bare route 31–44 µs.
-\`@fastify/helmet\` builds a new \`helmet()\` middleware (re-parsing the CSP) on every request; setting
-precomputed security headers instead would take the gateway to about 0.6× of the bare route. The rest
-(~20 µs) is cookie parsing and HMAC check (cached per cookie value), the session + user MGET and their JSON,
-the CORS/CSRF hooks, Fastify's per-request child logger and a larger response body.
+Where the gap to the bare route goes: \`@fastify/helmet\` built a new \`helmet()\` middleware (re-parsing
+the CSP) on every request, 40–60 µs of CPU per \`/auth/me\` (0.35× of the bare route on 2026-11-29 14:33);
+the web player now computes the security headers once at start-up with helmet itself (0.57×). The rest
+(~20 µs over the bare route) is cookie parsing and HMAC check (cached per cookie value), the session + user
+MGET and their JSON, the CORS/CSRF hooks, Fastify's per-request child logger and a larger response body.
 
 | \`GET /healthz\` latency (2 clients, ~400 req/s) | p50 | p99 |
 | --- | ---: | ---: |

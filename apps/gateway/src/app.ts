@@ -59,25 +59,8 @@ const sendGatewayError: typeof sendContractError = (error, request, reply) => {
     );
     return;
   }
-  // `@fastify/error` upper-cases codes (`FORBIDDEN`); the contract's codes are lower-case.
-  const code = (error as { code?: unknown } | null)?.code;
-  if (error instanceof Error && typeof code === 'string' && CONTRACT_CODES.has(code.toLowerCase())) {
-    sendContractError(
-      {
-        statusCode: (error as { statusCode?: number }).statusCode,
-        code: code.toLowerCase(),
-        message: error.message,
-        headers: (error as { headers?: unknown }).headers,
-      },
-      request,
-      reply,
-    );
-    return;
-  }
   sendContractError(error, request, reply);
 };
-
-const CONTRACT_CODES = new Set<string>(Object.values(ErrorCode));
 
 export async function buildApp(config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
