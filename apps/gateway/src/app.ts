@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import { ErrorCode } from '@stagedoor/shared/errors';
+import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
@@ -17,7 +18,6 @@ import users from './plugins/users.js';
 import webPlayer from './plugins/web-player.js';
 import adminRoutes from './routes/admin.js';
 import authRoutes from './routes/auth.js';
-import healthRoutes from './routes/health.js';
 import jwksRoutes from './routes/jwks.js';
 import mediaLibraryRoutes from './routes/media-library.js';
 import mediaTokenRoutes from './routes/media-tokens.js';
@@ -83,7 +83,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(attemptLimiter, { config });
   await app.register(sessions, { config });
   await app.register(csrf, { config });
-  await app.register(healthRoutes);
+  await app.register(healthRoutes(() => app.readinessChecks));
   await app.register(authRoutes, { config });
   await app.register(adminRoutes);
   await app.register(profileRoutes);

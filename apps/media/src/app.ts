@@ -1,5 +1,6 @@
 import swagger from '@fastify/swagger';
 import { ErrorCode } from '@stagedoor/shared/errors';
+import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
@@ -9,7 +10,6 @@ import httpPolicy from './plugins/http-policy.js';
 import storage from './plugins/storage.js';
 import tokenVerifier from './plugins/token-verifier.js';
 import catalogRoutes from './routes/catalog.js';
-import healthRoutes from './routes/health.js';
 import objectRoutes from './routes/objects.js';
 import uploadRoutes from './routes/uploads.js';
 
@@ -59,10 +59,20 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
   await app.register(httpPolicy, { config });
   await app.register(tokenVerifier, { config });
   await app.register(storage, { config });
-  await app.register(healthRoutes);
+  // Both probes are bounded (READY_TIMEOUT_MS, JWKS_TIMEOUT_MS), so /readyz answers in bounded time.
+  await app.register(
+    healthRoutes(() => [
+      { name: 'storage', check: () => whenTrue(app.storage.reachable()) },
+      { name: 'verification keys', check: () => whenTrue(app.tokenVerifier.keysReachable()) },
+    ]),
+  );
   await app.register(objectRoutes);
   await app.register(catalogRoutes);
   await app.register(uploadRoutes, { config });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());
   return app;
+}
+
+async function whenTrue(probe: Promise<boolean>): Promise<void> {
+  if (!(await probe)) throw new Error('not reachable');
 }

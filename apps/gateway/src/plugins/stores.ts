@@ -5,7 +5,9 @@
  * timeouts) so a request answers 503 at once instead of hanging, and reconnects by itself; the gateway
  * also starts while Redis is down (after `REDIS_STARTUP_WAIT_MS`) and serves once it connects.
  */
+
 import fastifyRedis from '@fastify/redis';
+import type { ReadinessCheck } from '@stagedoor/shared/health';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { GatewayConfig } from '../config.js';
@@ -33,12 +35,6 @@ export interface Stores {
    * (seeding that a Redis restart without persistence would otherwise lose). Failures are logged.
    */
   whenAvailable(name: string, task: () => Promise<void>): Promise<void>;
-}
-
-export interface ReadinessCheck {
-  name: string;
-  /** Resolves when ready; throws (any error) when not. */
-  check(): Promise<void>;
 }
 
 declare module 'fastify' {
