@@ -468,8 +468,20 @@ async function refreshToken() {
     !holdsToEnd(audio.currentTime) &&
     audio.networkState !== HTMLMediaElement.NETWORK_LOADING
   ) {
-    setSource(minted, audio.currentTime, !audio.paused);
+    setSource(minted, currentPosition(), !audio.paused);
   }
+}
+
+/**
+ * Where playback is: the element's own position once it knows it, else the last one remembered (an
+ * element that has just been given a new source reads 0 until it has loaded its metadata, and a swap
+ * from there would restart the track).
+ */
+function currentPosition() {
+  const { audio } = ui;
+  return !state.swapping && audio.readyState >= HTMLMediaElement.HAVE_METADATA
+    ? audio.currentTime
+    : state.lastPosition;
 }
 
 /** A seek outside what the element holds, once its URL has expired: go there with a fresh URL. */
