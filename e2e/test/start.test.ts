@@ -79,7 +79,7 @@ describe('pnpm start', () => {
       // three `tsc --watch`, the store, gateway and media
       expect(tree.length).toBeGreaterThanOrEqual(6);
       const now = new Date();
-      utimesSync(join(ROOT, 'apps/gateway/dist/routes/health.js'), now, now);
+      utimesSync(join(ROOT, 'apps/gateway/dist/routes/profile.js'), now, now);
       await expect.poll(() => stack.output().includes('restarting gateway'), { timeout: 10_000 }).toBe(true);
       await expect
         .poll(
