@@ -149,9 +149,10 @@ same machine; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadav
 
 Where the mint time goes (a \`--cpu-prof\` of the gateway under mint-only load, 2026-11-29): about a quarter of
 its CPU is the Ed25519 signature through jose and WebCrypto (~45 µs per token; \`node:crypto\` \`sign()\` alone
-takes ~38 µs, so a hand-rolled signer would save little). After the sessions plugin's one-MGET read,
-\`GET /auth/me\` costs ~85 µs of CPU per request in total, so ≥ 0.7× would need the whole extra work of a mint
-(JSON body, CSRF, policy, claims, signature, response) under ~35 µs — less than one signature. The ratio also
+takes ~38 µs, so a hand-rolled signer would save little). With the sessions plugin's one-MGET read and the
+security headers computed once, \`GET /auth/me\` costs ~50 µs of CPU per request in total (see Sessions), so
+≥ 0.7× would need the whole extra work of a mint
+(JSON body, CSRF, policy, claims, signature, response) under ~22 µs — less than one signature. The ratio also
 moves with the load other processes put on the same two cores (see the load average above).
 `;
   console.log(section);
