@@ -100,15 +100,19 @@ export class RedisSessionStore implements SessionStore {
     this.cachePointer(hash, record.userId);
   }
 
+  /** The user a session hash belongs to: the immutable pointer key, cached in process once read. */
+  private async userIdOf(hash: string): Promise<string | null> {
+    const cached = this.pointerCache.get(hash);
+    if (cached !== undefined) return cached;
+    const found = await this.redis.get(this.pointerKey(hash));
+    if (found !== null) this.cachePointer(hash, found);
+    return found;
+  }
+
   async get(hash: string): Promise<SessionRecord | null> {
     return storeCall(async () => {
-      let userId = this.pointerCache.get(hash);
-      if (userId === undefined) {
-        const found = await this.redis.get(this.pointerKey(hash));
-        if (found === null) return null;
-        userId = found;
-        this.cachePointer(hash, userId);
-      }
+      const userId = await this.userIdOf(hash);
+      if (userId === null) return null;
       return this.readRecord(await this.redis.get(this.sessionKey(userId, hash)));
     });
   }
@@ -119,13 +123,8 @@ export class RedisSessionStore implements SessionStore {
    */
   async getWithUser(hash: string): Promise<{ record: SessionRecord; user: StoredUser | null } | null> {
     return storeCall(async () => {
-      let userId = this.pointerCache.get(hash);
-      if (userId === undefined) {
-        const found = await this.redis.get(this.pointerKey(hash));
-        if (found === null) return null;
-        userId = found;
-        this.cachePointer(hash, userId);
-      }
+      const userId = await this.userIdOf(hash);
+      if (userId === null) return null;
       const [rawSession, rawUser] = await this.redis.mget(
         this.sessionKey(userId, hash),
         userKey(this.prefix, userId),
