@@ -45,8 +45,14 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
         error.code === 'FST_ERR_BAD_URL'
           ? 'the URL is not correctly percent-encoded'
           : 'the request is malformed';
+      // Routing never ran, so neither did the CORS plugin: an allowed player still gets to read the error.
+      const origin = request.headers.origin;
+      if (origin !== undefined && config.corsOrigins.includes(origin)) {
+        reply.header('access-control-allow-origin', origin).header('vary', 'Origin');
+      }
       reply
         .header('referrer-policy', 'no-referrer')
+        .header('x-content-type-options', 'nosniff')
         .header('cache-control', 'no-store')
         .code(400)
         .send({ error: code, message });

@@ -246,6 +246,19 @@ describe('CORS', () => {
     expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
   });
 
+  it('sends CORS headers on a URL that is not valid percent-encoding too (answered before routing)', async () => {
+    const url = '/v1/objects/catalog/a%zzb.wav?token=x.y.z';
+    const res = await h.app.inject({ url, headers: { origin: ALLOWED_ORIGIN } });
+    expect(res.statusCode).toBe(400);
+    expect(res.json().error).toBe('invalid_key');
+    expect(res.headers['access-control-allow-origin']).toBe(ALLOWED_ORIGIN);
+    expect(res.headers['cache-control']).toBe('no-store');
+    expect(res.headers['referrer-policy']).toBe('no-referrer');
+    const stranger = await h.app.inject({ url, headers: { origin: 'http://evil.example' } });
+    expect(stranger.statusCode).toBe(400);
+    expect(stranger.headers['access-control-allow-origin']).toBeUndefined();
+  });
+
   it('answers a preflight for Range and Authorization from an allowed origin', async () => {
     const res = await h.app.inject({
       method: 'OPTIONS',
