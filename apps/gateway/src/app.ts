@@ -4,7 +4,7 @@ import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import attemptLimiter from './plugins/attempt-limiter.js';
 import cors from './plugins/cors.js';
@@ -69,6 +69,9 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     bodyLimit: BODY_LIMIT_BYTES,
     // A wrong type is a 400, not silently coerced: `{"password": 123}` must not become "123".
     ajv: { customOptions: { coerceTypes: false } },
+    // Errors met before routing (a URL that is not valid percent-encoding) get the contract's body too,
+    // not Fastify's, which echoes the URL.
+    frameworkErrors: (error, request, reply: FastifyReply) => sendGatewayError(error, request, reply),
   });
   app.addSchema(errorBodySchema);
   await app.register(swagger, {

@@ -30,6 +30,16 @@ describe('request validation', () => {
     expect(res.body).not.toMatch(/at .*\.js|node_modules|stack/);
   });
 
+  it('a URL that is not valid percent-encoding → 400 invalid_request, without echoing the URL', async () => {
+    const res = await app.inject({ url: '/profile/%zz-private-marker' });
+    expect(res.statusCode).toBe(400);
+    expect(res.json()).toEqual({
+      error: 'invalid_request',
+      message: expect.stringMatching(/percent-encoded/),
+    });
+    expect(res.body).not.toContain('private-marker');
+  });
+
   it('an oversized body → 400 invalid_request naming the limit', async () => {
     const res = await post(JSON.stringify({ email: 'a@b.c', password: 'x'.repeat(100_000) }));
     expect(res.statusCode).toBe(400);
