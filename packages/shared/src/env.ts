@@ -12,6 +12,15 @@ export class ConfigError extends Error {
 
 export type Env = Readonly<Record<string, string | undefined>>;
 
+/** Parses a JSON configuration document (a keys file, a clients file); bad JSON is a ConfigError. */
+export function parseJsonDocument(text: string, where: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new ConfigError([`${where} is not valid JSON`]);
+  }
+}
+
 export class EnvReader {
   readonly problems: string[] = [];
   constructor(private readonly env: Env) {}

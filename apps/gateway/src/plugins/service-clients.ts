@@ -18,7 +18,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { DEMO_SERVICE_CLIENT } from '@stagedoor/shared/demo';
-import { ConfigError } from '@stagedoor/shared/env';
+import { ConfigError, parseJsonDocument } from '@stagedoor/shared/env';
 import { SERVICE_SCOPES, type ServiceScope } from '@stagedoor/shared/tokens';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -59,12 +59,7 @@ export interface ServiceClientsOptions {
 
 /** Validates the clients file; throws ConfigError listing every problem. */
 export function parseServiceClients(text: string, where: string): StoredClient[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new ConfigError([`${where} is not valid JSON`]);
-  }
+  const parsed = parseJsonDocument(text, where);
   const clients = (parsed as { clients?: unknown } | null)?.clients;
   if (!Array.isArray(clients)) throw new ConfigError([`${where} must be a JSON object {"clients":[…]}`]);
   const problems: string[] = [];

@@ -32,7 +32,7 @@ import {
 } from 'node:crypto';
 import { link, mkdir, open, readFile, stat, unlink } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
-import { ConfigError } from '@stagedoor/shared/env';
+import { ConfigError, parseJsonDocument } from '@stagedoor/shared/env';
 import {
   CLOCK_TOLERANCE_SECONDS,
   MAX_MEDIA_TOKEN_TTL_SECONDS,
@@ -106,12 +106,7 @@ function describe(index: number, kid: unknown): string {
 
 /** Validates a private JWK Set with `status` members; throws ConfigError listing every problem. */
 export function parseSigningKeySet(text: string, where: string): LoadedKey[] {
-  let parsed: unknown;
-  try {
-    parsed = JSON.parse(text);
-  } catch {
-    throw new ConfigError([`${where} is not valid JSON`]);
-  }
+  const parsed = parseJsonDocument(text, where);
   const keys = (parsed as { keys?: unknown } | null)?.keys;
   if (!Array.isArray(keys) || keys.length === 0) {
     throw new ConfigError([`${where} must be a JSON object {"keys":[…]} with at least one key`]);
