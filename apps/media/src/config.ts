@@ -39,6 +39,8 @@ export interface MediaConfig {
   upload: { partBytes: number; queueSize: number };
   /** Entries of the object size/ETag cache used to answer suffix ranges. */
   metadataCacheEntries: number;
+  /** Tokens remembered as verified (a player sends the same token with every range request); 0 = off. */
+  tokenCacheEntries: number;
   /** Bound on each /readyz probe (storage and keys). */
   readyTimeoutMs: number;
 }
@@ -109,6 +111,7 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
       queueSize: env.int('UPLOAD_QUEUE_SIZE', 2, { min: 1, max: 16 }),
     },
     metadataCacheEntries: env.int('METADATA_CACHE_ENTRIES', 1024, { min: 0, max: 1_000_000 }),
+    tokenCacheEntries: env.int('TOKEN_CACHE_ENTRIES', 1024, { min: 0, max: 1_000_000 }),
     readyTimeoutMs: env.int('READY_TIMEOUT_MS', 2000, { min: 100, max: 60_000 }),
   };
   env.finish();

@@ -3,11 +3,12 @@
  * streamed from storage to the client with backpressure. Storage only ever gets an absolute range; what it
  * answers is checked, and if a store ignored or stretched the range, media cuts the exact bytes itself.
  */
+import type { IncomingHttpHeaders } from 'node:http';
 import { Readable } from 'node:stream';
-import { GetObjectCommand, type GetObjectCommandOutput, HeadObjectCommand } from '@aws-sdk/client-s3';
 import type { FastifyReply, FastifyRequest } from 'fastify';
 import { NotFound, RangeNotSatisfiable, StorageBadGateway } from './errors.js';
 import type { ObjectMetadata } from './object-metadata-cache.js';
+import { StorageResponseError, type StoreResponse } from './object-store.js';
 import {
   type ByteRange,
   type EntityTagList,
@@ -20,7 +21,7 @@ import {
   parseRangeHeader,
   resolveRange,
 } from './range.js';
-import { isAbort, isNoSuchKey, storageStatus, toStorageHttpError } from './storage-errors.js';
+import { describeStorageError, isAbort, isNoSuchKey, toStorageHttpError } from './storage-errors.js';
 
 interface Representation {
   etag: string | undefined;
@@ -127,21 +128,33 @@ function sliceStream(source: Readable, skip: number, length: number): Readable {
   return Readable.from(slice(), { objectMode: false });
 }
 
+function headerValue(headers: IncomingHttpHeaders, name: string): string | undefined {
+  const value = headers[name];
+  return typeof value === 'string' ? value : undefined;
+}
+
+/** A byte count from a header, or undefined if it is not one. */
+function byteCount(value: string | undefined): number | undefined {
+  if (value === undefined || !/^\d{1,16}$/.test(value)) return undefined;
+  const n = Number(value);
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
 async function headObject(
   request: FastifyRequest,
   key: string,
   signal: AbortSignal,
 ): Promise<Representation> {
-  const { client, bucket, metadata } = request.server.storage;
+  const { store, metadata } = request.server.storage;
   try {
-    const head = await client.send(new HeadObjectCommand({ Bucket: bucket, Key: key }), {
-      abortSignal: signal,
-    });
+    const { headers } = await store.head(key, signal);
+    const size = byteCount(headerValue(headers, 'content-length'));
+    if (size === undefined) throw new StorageBadGateway('storage answered without a size');
     const rep = {
-      etag: normalizeEtag(head.ETag),
-      lastModified: head.LastModified,
-      contentType: head.ContentType,
-      size: head.ContentLength ?? 0,
+      etag: normalizeEtag(headerValue(headers, 'etag')),
+      lastModified: parseHttpDate(headerValue(headers, 'last-modified')),
+      contentType: headerValue(headers, 'content-type'),
+      size,
     };
     if (rep.etag) metadata.set(key, { etag: rep.etag, size: rep.size });
     return rep;
@@ -152,11 +165,8 @@ async function headObject(
 
 function storageFailure(request: FastifyRequest, error: unknown): unknown {
   if (isNoSuchKey(error)) return new NotFound('no such object');
-  if (isAbort(error)) return error;
-  request.log.warn(
-    { storage: { name: (error as Error)?.name, status: storageStatus(error) } },
-    'storage request failed',
-  );
+  if (isAbort(error) || error instanceof StorageBadGateway) return error;
+  request.log.warn({ storage: describeStorageError(error) }, 'storage request failed');
   return toStorageHttpError(error);
 }
 
@@ -199,7 +209,7 @@ async function serveGet(
   expiresAt: number,
   signal: AbortSignal,
 ) {
-  const { client, bucket, metadata } = request.server.storage;
+  const { store, metadata } = request.server.storage;
   const cond = readConditionals(request);
   let range: ByteRange | undefined = parseRangeHeader(request.headers.range);
 
@@ -230,35 +240,24 @@ async function serveGet(
 
     // 2. Read. Conditionals go to storage too, so a 304 costs no body; media re-checks them below for
     //    stores that ignore them.
-    let out: GetObjectCommandOutput;
+    let out: StoreResponse;
     try {
-      out = await client.send(
-        new GetObjectCommand({
-          Bucket: bucket,
-          Key: key,
-          Range: wanted ? `bytes=${wanted.start}-${wanted.end ?? ''}` : undefined,
-          IfNoneMatch:
+      out = await store.get(
+        key,
+        {
+          range: wanted,
+          ifNoneMatch:
             cond.noneMatch === undefined
               ? undefined
               : cond.noneMatch === '*'
                 ? '*'
                 : cond.noneMatch.join(', '),
-          IfModifiedSince: cond.modifiedSince,
-        }),
-        { abortSignal: signal },
+          ifModifiedSince: cond.modifiedSince,
+        },
+        signal,
       );
     } catch (error) {
-      const status = storageStatus(error);
-      if (status === 304) {
-        const headers =
-          (error as { $response?: { headers?: Record<string, string> } }).$response?.headers ?? {};
-        const etag =
-          normalizeEtag(headers.etag) ??
-          (Array.isArray(cond.noneMatch) && cond.noneMatch.length === 1 ? cond.noneMatch[0] : undefined);
-        const lastModified = parseHttpDate(headers['last-modified']);
-        return notModified(reply, etag, lastModified, expiresAt);
-      }
-      if (status === 416 && range) {
+      if (error instanceof StorageResponseError && error.status === 416 && range) {
         const rep = await headObject(request, key, signal);
         if (resolveRange(range, rep.size)) continue; // it grew meanwhile
         if (isNotModified(cond, rep.etag, rep.lastModified))
@@ -268,12 +267,17 @@ async function serveGet(
       throw storageFailure(request, error);
     }
 
-    const body = out.Body as Readable;
-    const status = out.$metadata.httpStatusCode;
-    const etag = normalizeEtag(out.ETag);
-    const lastModified = out.LastModified;
-    const answered = status === 206 ? parseContentRange(out.ContentRange) : undefined;
-    const size = status === 206 ? answered?.size : out.ContentLength;
+    const { body, status, headers } = out;
+    const etag = normalizeEtag(headerValue(headers, 'etag'));
+    const lastModified = parseHttpDate(headerValue(headers, 'last-modified'));
+    if (status === 304) {
+      const validator =
+        etag ??
+        (Array.isArray(cond.noneMatch) && cond.noneMatch.length === 1 ? cond.noneMatch[0] : undefined);
+      return notModified(reply, validator, lastModified, expiresAt);
+    }
+    const answered = status === 206 ? parseContentRange(headerValue(headers, 'content-range')) : undefined;
+    const size = status === 206 ? answered?.size : byteCount(headerValue(headers, 'content-length'));
     if (size === undefined || (status !== 200 && status !== 206)) {
       body.destroy();
       throw new StorageBadGateway('storage answered an unexpected response');
@@ -296,7 +300,7 @@ async function serveGet(
       continue;
     }
 
-    const rep = { etag, lastModified, contentType: out.ContentType };
+    const rep = { etag, lastModified, contentType: headerValue(headers, 'content-type') };
     if (!wanted) {
       objectHeaders(reply, rep, expiresAt);
       return reply.code(200).header('content-length', String(size)).send(body);

@@ -2,6 +2,8 @@ import { Writable } from 'node:stream';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../src/app.js';
+import { loadMediaConfig } from '../src/config.js';
+import { createStorage } from '../src/plugins/storage.js';
 import { useMedia } from './support.js';
 
 const lines: string[] = [];
@@ -38,10 +40,13 @@ describe('logs', () => {
     await h.app.inject({ url: `/nowhere?token=${token}` });
     await h.app.inject({ url: `/v1/t/${token}` });
     // A storage fault (5xx, logged with its error): the bucket is gone for this one app.
-    const broken = h.app.storage.bucket;
-    (h.app.storage as { bucket: string }).bucket = 'no-such-bucket-here';
+    const healthy = h.app.storage.store;
+    const config = loadMediaConfig({ ...h.env, S3_BUCKET: 'no-such-bucket-here' });
+    const broken = createStorage(config);
+    h.app.storage.store = broken.store;
     const fault = await h.app.inject({ url: `/v1/objects/catalog/a.wav?token=${token}` });
-    (h.app.storage as { bucket: string }).bucket = broken;
+    h.app.storage.store = healthy;
+    broken.close();
     expect(fault.statusCode).toBe(502);
     expect(fault.json().error).toBe('storage_unavailable');
 

@@ -1,61 +1,118 @@
 /**
- * The S3 client media streams through: one keep-alive agent with a sized pool (so a burst of players cannot
- * open unbounded sockets to storage), connect/request/idle timeouts so a dead store fails fast, and checksum
- * settings that S3-compatible stores accept (aws-chunked bodies are mis-stored or refused: FACTS.md).
+ * Storage for media: one keep-alive agent with a sized pool (so a burst of players cannot open unbounded
+ * sockets to storage) shared by two clients. Objects are read through `ObjectStore`, signed GET/HEAD requests
+ * without the SDK's per-request cost. Listing and uploads (service routes: multipart, XML) use the AWS SDK,
+ * loaded on first use, so a media process that only streams never carries it (~20 MB of RSS). Both have
+ * connect/request/idle timeouts so a dead store fails fast, and the SDK's checksum settings are the ones
+ * S3-compatible stores accept (aws-chunked bodies are mis-stored or refused: FACTS.md).
  */
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
-import { HeadBucketCommand, S3Client } from '@aws-sdk/client-s3';
-import { NodeHttpHandler } from '@smithy/node-http-handler';
+import type { S3Client } from '@aws-sdk/client-s3';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { MediaConfig } from '../config.js';
 import { ObjectMetadataCache } from '../object-metadata-cache.js';
+import { ObjectStore } from '../object-store.js';
+
+type S3Module = typeof import('@aws-sdk/client-s3');
+type UploadModule = typeof import('@aws-sdk/lib-storage');
+
+/** The AWS SDK for the service routes. */
+export interface StorageSdk {
+  client: S3Client;
+  s3: S3Module;
+  Upload: UploadModule['Upload'];
+}
 
 export interface Storage {
-  client: S3Client;
+  store: ObjectStore;
   bucket: string;
   /** The pool's agents, exposed so tests can prove aborted reads give their sockets back. */
   agents: { http: Agent; https: HttpsAgent };
   metadata: ObjectMetadataCache;
+  /** The SDK client (same pool, same timeouts), created on first use. */
+  sdk(): Promise<StorageSdk>;
+  /** True if the SDK has been loaded (tests prove streaming never loads it). */
+  readonly sdkLoaded: boolean;
   /** HeadBucket within the ready timeout. */
   reachable(): Promise<boolean>;
+  close(): void;
 }
 
 export function createStorage(config: MediaConfig): Storage {
   const agentOptions = { keepAlive: true, maxSockets: config.s3.maxSockets, maxFreeSockets: 64 };
   const agents = { http: new Agent(agentOptions), https: new HttpsAgent(agentOptions) };
-  const client = new S3Client({
+  const credentials = { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey };
+  const store = new ObjectStore({
     endpoint: config.s3.endpoint,
     region: config.s3.region,
+    bucket: config.s3.bucket,
     forcePathStyle: config.s3.forcePathStyle,
-    credentials: { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey },
-    requestChecksumCalculation: 'WHEN_REQUIRED',
-    responseChecksumValidation: 'WHEN_REQUIRED',
+    credentials,
+    agents,
+    connectTimeoutMs: config.s3.connectTimeoutMs,
+    requestTimeoutMs: config.s3.requestTimeoutMs,
+    socketTimeoutMs: config.s3.socketTimeoutMs,
     maxAttempts: config.s3.maxAttempts,
-    requestHandler: new NodeHttpHandler({
-      httpAgent: agents.http,
-      httpsAgent: agents.https,
-      connectionTimeout: config.s3.connectTimeoutMs,
-      requestTimeout: config.s3.requestTimeoutMs,
-      throwOnRequestTimeout: true,
-      socketTimeout: config.s3.socketTimeoutMs,
-    }),
   });
+
+  let sdk: Promise<StorageSdk> | undefined;
+  let loaded: StorageSdk | undefined;
+  const loadSdk = async (): Promise<StorageSdk> => {
+    const [s3, { Upload }, { NodeHttpHandler }] = await Promise.all([
+      import('@aws-sdk/client-s3'),
+      import('@aws-sdk/lib-storage'),
+      import('@smithy/node-http-handler'),
+    ]);
+    const client = new s3.S3Client({
+      endpoint: config.s3.endpoint,
+      region: config.s3.region,
+      forcePathStyle: config.s3.forcePathStyle,
+      credentials,
+      requestChecksumCalculation: 'WHEN_REQUIRED',
+      responseChecksumValidation: 'WHEN_REQUIRED',
+      maxAttempts: config.s3.maxAttempts,
+      requestHandler: new NodeHttpHandler({
+        httpAgent: agents.http,
+        httpsAgent: agents.https,
+        connectionTimeout: config.s3.connectTimeoutMs,
+        requestTimeout: config.s3.requestTimeoutMs,
+        throwOnRequestTimeout: true,
+        socketTimeout: config.s3.socketTimeoutMs,
+      }),
+    });
+    loaded = { client, s3, Upload };
+    return loaded;
+  };
+
   return {
-    client,
+    store,
     bucket: config.s3.bucket,
     agents,
     metadata: new ObjectMetadataCache(config.metadataCacheEntries),
+    sdk: () => {
+      sdk ??= loadSdk().catch((error: unknown) => {
+        sdk = undefined;
+        throw error;
+      });
+      return sdk;
+    },
+    get sdkLoaded() {
+      return loaded !== undefined;
+    },
     reachable: async () => {
       try {
-        await client.send(new HeadBucketCommand({ Bucket: config.s3.bucket }), {
-          abortSignal: AbortSignal.timeout(config.readyTimeoutMs),
-        });
+        await store.headBucket(AbortSignal.timeout(config.readyTimeoutMs));
         return true;
       } catch {
         return false;
       }
+    },
+    close: () => {
+      loaded?.client.destroy();
+      agents.http.destroy();
+      agents.https.destroy();
     },
   };
 }
@@ -70,11 +127,7 @@ export default fp(
   async (app: FastifyInstance, opts: { config: MediaConfig }) => {
     const storage = createStorage(opts.config);
     app.decorate('storage', storage);
-    app.addHook('onClose', async () => {
-      storage.client.destroy();
-      storage.agents.http.destroy();
-      storage.agents.https.destroy();
-    });
+    app.addHook('onClose', async () => storage.close());
   },
   { name: 'storage', fastify: '5.x' },
 );

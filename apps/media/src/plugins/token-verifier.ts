@@ -30,11 +30,14 @@ import {
   createRemoteJWKSet,
   decodeProtectedHeader,
   type JSONWebKeySet,
+  type JWKSCacheInput,
   type JWTVerifyGetKey,
   errors as joseErrors,
+  jwksCache,
   jwtVerify,
 } from 'jose';
 import type { MediaConfig } from '../config.js';
+import { VerifiedTokenCache } from '../verified-token-cache.js';
 
 export type VerifiedToken =
   | { profile: 'media'; claims: MediaTokenClaims; grant: MediaGrant; expiresAt: number }
@@ -128,11 +131,21 @@ export interface TokenVerifier {
   keysReachable(): Promise<boolean>;
 }
 
-function remoteKeySet(config: MediaConfig, url: URL): { getKey: JWTVerifyGetKey; probe(): Promise<boolean> } {
+interface KeySource {
+  getKey: JWTVerifyGetKey;
+  /** The key set now in use; a new object whenever it is fetched again. */
+  current(): unknown;
+  probe(): Promise<boolean>;
+}
+
+function remoteKeySet(config: MediaConfig, url: URL): KeySource {
+  // jose writes each key set it fetches and applies into this holder: a new `jwks` object per fetch.
+  const fetched: JWKSCacheInput = {};
   const remote = createRemoteJWKSet(url, {
     cacheMaxAge: config.jwksCacheMaxAgeSeconds * 1000,
     cooldownDuration: config.jwksCooldownSeconds * 1000,
     timeoutDuration: config.jwksTimeoutMs,
+    [jwksCache]: fetched,
   });
   const getKey: JWTVerifyGetKey = async (header, token) => {
     try {
@@ -148,6 +161,8 @@ function remoteKeySet(config: MediaConfig, url: URL): { getKey: JWTVerifyGetKey;
   };
   return {
     getKey,
+    // Once the cache age has passed, no key set counts as current until jose fetches one again.
+    current: () => (remote.fresh ? fetched.jwks : undefined),
     probe: async () => {
       try {
         await remote.reload();
@@ -159,22 +174,34 @@ function remoteKeySet(config: MediaConfig, url: URL): { getKey: JWTVerifyGetKey;
   };
 }
 
-function fileKeySet(file: string): JWTVerifyGetKey {
+function fileKeySet(file: string): KeySource {
   const jwks = JSON.parse(readFileSync(file, 'utf8')) as JSONWebKeySet;
   if (!Array.isArray(jwks.keys) || jwks.keys.some((k) => 'd' in k)) {
     throw new Error(`JWKS_FILE ${file} must be a JWK Set of public keys`);
   }
-  return createLocalJWKSet(jwks);
+  return { getKey: createLocalJWKSet(jwks), current: () => jwks, probe: async () => true };
 }
 
-export function createTokenVerifier(config: MediaConfig): TokenVerifier {
-  const options = { issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds };
-  if ('file' in config.jwks) {
-    const getKey = fileKeySet(config.jwks.file);
-    return { verify: (token) => verifyAccessToken(token, getKey, options), keysReachable: async () => true };
-  }
-  const { getKey, probe } = remoteKeySet(config, config.jwks.url);
-  return { verify: (token) => verifyAccessToken(token, getKey, options), keysReachable: probe };
+export function createTokenVerifier(
+  config: MediaConfig,
+  options: { nowSeconds?: () => number } = {},
+): TokenVerifier {
+  const verifyOptions = { issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds };
+  const keys = 'file' in config.jwks ? fileKeySet(config.jwks.file) : remoteKeySet(config, config.jwks.url);
+  const cache = new VerifiedTokenCache(config.tokenCacheEntries, options.nowSeconds);
+  return {
+    verify: async (token) => {
+      const cached = cache.get(token, keys.current());
+      if (cached) return cached;
+      const verified = await verifyAccessToken(token, keys.getKey, verifyOptions);
+      // The key set read after verifying: had it been fetched anew during the check, the entry is
+      // simply checked once more next time.
+      const keySet = keys.current();
+      if (keySet !== undefined) cache.set(token, keySet, verified);
+      return verified;
+    },
+    keysReachable: keys.probe,
+  };
 }
 
 declare module 'fastify' {

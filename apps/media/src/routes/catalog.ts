@@ -1,12 +1,12 @@
 /** `GET /v1/catalog?prefix=&cursor=&limit=` for service clients with `media:list` (CONTRACT.md, Media). */
-import { ListObjectsV2Command, type ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
+import type { ListObjectsV2CommandOutput } from '@aws-sdk/client-s3';
 import { validateKeyPrefix, validateObjectKey } from '@stagedoor/shared/keys';
 import type { FastifyInstance } from 'fastify';
 import { authorizeService, verifyRequestToken } from '../authenticate.js';
 import { contentTypeForKey } from '../content-types.js';
 import { InvalidKey, InvalidRequest } from '../errors.js';
 import { normalizeEtag } from '../range.js';
-import { storageStatus, toStorageHttpError } from '../storage-errors.js';
+import { describeStorageError, storageStatus, toStorageHttpError } from '../storage-errors.js';
 
 interface CatalogQuery {
   prefix?: string;
@@ -83,11 +83,12 @@ export default async function catalogRoutes(app: FastifyInstance): Promise<void>
         if (!check.ok) throw new InvalidKey(check.reason);
       }
       const continuationToken = request.query.cursor ? decodeCursor(request.query.cursor, prefix) : undefined;
-      const { client, bucket } = app.storage;
+      const { bucket } = app.storage;
       let page: ListObjectsV2CommandOutput;
       try {
+        const { client, s3 } = await app.storage.sdk();
         page = await client.send(
-          new ListObjectsV2Command({
+          new s3.ListObjectsV2Command({
             Bucket: bucket,
             Prefix: prefix || undefined,
             MaxKeys: request.query.limit ?? 1000,
@@ -97,10 +98,7 @@ export default async function catalogRoutes(app: FastifyInstance): Promise<void>
       } catch (error) {
         if (storageStatus(error) === 400 && continuationToken)
           throw new InvalidRequest('the cursor has expired');
-        request.log.warn(
-          { storage: { name: (error as Error)?.name, status: storageStatus(error) } },
-          'listing failed',
-        );
+        request.log.warn({ storage: describeStorageError(error) }, 'listing failed');
         throw toStorageHttpError(error);
       }
       const items = (page.Contents ?? []).flatMap((object) => {

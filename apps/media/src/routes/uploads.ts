@@ -6,8 +6,6 @@
  * answer, so nothing half-written is ever visible.
  */
 import { Transform } from 'node:stream';
-import { HeadObjectCommand } from '@aws-sdk/client-s3';
-import { Upload } from '@aws-sdk/lib-storage';
 import type { FastifyInstance, FastifyReply } from 'fastify';
 import { authorizeService, verifyRequestToken } from '../authenticate.js';
 import type { MediaConfig } from '../config.js';
@@ -15,7 +13,7 @@ import { contentTypeForKey } from '../content-types.js';
 import { InvalidRequest, PayloadTooLarge } from '../errors.js';
 import { objectKeyOf } from '../object-path.js';
 import { normalizeEtag } from '../range.js';
-import { storageStatus, toStorageHttpError } from '../storage-errors.js';
+import { describeStorageError, toStorageHttpError } from '../storage-errors.js';
 
 class ClientWentAway extends Error {}
 
@@ -86,8 +84,9 @@ export default async function uploadRoutes(
       reply.raw.once('close', onClose);
       request.raw.once('aborted', onClose);
 
+      const { client, Upload } = await app.storage.sdk();
       const upload = new Upload({
-        client: app.storage.client,
+        client,
         params: { Bucket: app.storage.bucket, Key: key, Body: counter, ContentType: contentType },
         partSize: uploadConfig.partBytes,
         queueSize: uploadConfig.queueSize,
@@ -99,8 +98,8 @@ export default async function uploadRoutes(
         const etag =
           normalizeEtag(result.ETag) ??
           normalizeEtag(
-            (await app.storage.client.send(new HeadObjectCommand({ Bucket: app.storage.bucket, Key: key })))
-              .ETag,
+            (await app.storage.store.head(key, AbortSignal.timeout(opts.config.s3.requestTimeoutMs))).headers
+              .etag,
           );
         return reply.code(201).send({ key, size: counter.bytes, etag: etag ?? '' });
       } catch (error) {
@@ -115,10 +114,7 @@ export default async function uploadRoutes(
         ) {
           return (reply as FastifyReply).code(499).send();
         }
-        request.log.warn(
-          { storage: { name: (error as Error)?.name, status: storageStatus(error) } },
-          'upload failed',
-        );
+        request.log.warn({ storage: describeStorageError(error) }, 'upload failed');
         throw toStorageHttpError(error);
       } finally {
         reply.raw.off('close', onClose);
