@@ -1,6 +1,9 @@
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
+import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { buildApp } from '../src/app.js';
+import { loadMediaConfig } from '../src/config.js';
 import { patternBytes, useMedia } from './support.js';
 
 // No clock tolerance here, so a 2-second token really is expired 2 seconds later.
@@ -107,5 +110,34 @@ describe('streaming', () => {
     // …while a new request with the same token is refused.
     const again = await fetch(`http://127.0.0.1:${port}/v1/objects/${KEY}?token=${token}`);
     expect(again.status).toBe(401);
+  });
+
+  it('answers 503 storage_unavailable in bounded time when storage accepts connections but never answers', async () => {
+    const silent = net.createServer(() => {});
+    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+    const app = await buildApp(
+      loadMediaConfig({
+        ...h.env,
+        S3_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
+        S3_REQUEST_TIMEOUT_MS: '300',
+        S3_MAX_ATTEMPTS: '2',
+      }),
+      { logger: false },
+    );
+    try {
+      const token = await h.mediaToken(KEY);
+      const started = Date.now();
+      const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
+      expect(res.statusCode).toBe(503);
+      expect(res.json().error).toBe('storage_unavailable');
+      expect(Date.now() - started).toBeLessThan(2 * 300 + 700);
+    } finally {
+      await app.close();
+      silent.close();
+    }
+  });
+
+  it('streams without ever loading the AWS SDK (kept for listing and uploads)', () => {
+    expect(h.app.storage.sdkLoaded).toBe(false);
   });
 });
