@@ -502,25 +502,30 @@ if (process.env.BENCH_NO_WRITE) {
   process.exit(0);
 }
 const notes = `
-Reading these numbers (analysis from this run and from separate profiling runs on the same machine, 2026-11-29):
-- Single stream: media ÷ bare Node = ${(median(single.media) / median(single['bare-node'])).toFixed(2)}×, so token
-  verification, the AWS SDK and Fastify add little per byte; the gap to "straight" is one more process copying every
-  byte while curl, the proxy and RGW share 2 cores (FACTS.md: a bare Node proxy reaches ~0.48× here). A CPU profile of
-  media serving 2 GiB: ~30 % in the write syscall to the client, ~20 % in the HTTP client's socket reads, ~19 % GC.
-- Peak RSS: the bare Node pass-through itself peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB
-  (media: ${mb(peakMid)} MB), so ~150 MB is about the floor for Node here, far above nginx's ${mb(conc.mid.nginx?.peakRss ?? 0)} MB.
-  Media idles at ~85–90 MB (SDK, Fastify, jose code; RSS includes the mapped node binary). The rest under
-  50 streams is socket read buffers waiting for V8 to collect them (\`process.memoryUsage().arrayBuffers\` ≈ 70–80 MB at
-  the peak, the JS heap ~20 MB). \`node --max-semi-space-size=1\` brought the 50 × 256 MiB peak to 145–152 MB in
-  separate runs but cut single-stream throughput by 10–30 % in A/B runs (about 7× more old-space GCs), so it is
-  not the default.
-- TTFB: the added p50 is one more loopback hop plus per-request CPU: EdDSA verification (~0.16 ms p50, see Tokens),
-  the SDK's middleware stack and SigV4 signing, and socket writes, which cost 0.3–0.5 ms each on this VM under load.
-  p99 is dominated by scheduling noise from the other processes on the 2 cores.
-  Measured separately (2026-11-29, quiet machine, one process, 350 sequential 64 KiB ranges from RGW): the AWS SDK's
-  \`GetObject\` reaches its first byte at p50 2.14 / p99 6.18 ms against 1.25 / 3.81 ms for a plain \`http.get\` of the same
-  range (public-read object), so the SDK alone costs ~0.9 ms p50 / ~2.4 ms p99: the ≤ 3 ms target likely needs a lighter
-  signed request on the GET path.
+Reading these numbers (this run, plus separate profiling runs on the same machine, 2026-11-29; the machine's speed
+moves by ±30 % between runs of the same thing, so compare rows of one run, not runs):
+- Object reads no longer go through the AWS SDK (README, design notes: media): a signed \`http.get\` on the pool
+  instead of \`GetObject\`, and a cache of verified tokens. Per 64 KiB range request, media's own CPU (all threads,
+  /proc) went from ~1.9 ms to ~1.1–1.3 ms (a bare Node pass-through: ~0.9 ms); a request refused with 403 after
+  verification from ~0.86 ms to ~0.43 ms; idle RSS from ~90 MB to ~78 MB (the SDK is loaded only by listing and uploads).
+- Single stream: media ÷ bare Node = ${(median(single.media) / median(single['bare-node'])).toFixed(2)}×. All three proxies lose to "straight" because every byte is
+  copied once more by a process sharing the 2 cores with curl and RGW (RGW itself spends ~0.8 CPU s per GiB;
+  nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}, bare Node ${median(singleCpu['bare-node']).toFixed(2)}, media ${median(singleCpu.media).toFixed(2)} CPU s per GiB in this run). Most of a Node
+  proxy's cost is the write and read syscalls (on loopback the sender's write also delivers to the receiver);
+  the rest is JS per 64 KiB chunk and V8 collecting one 64 KiB ArrayBuffer per socket read. Occasionally, after
+  many GiB, V8 falls into a run of old-space collections every ~40 ms for a while (seen with \`--trace-gc\`; its
+  CPU per GiB then doubles): the rounds above show it as the slow ones. \`--max-semi-space-size\` (2 or 64 MB)
+  and \`--single-threaded-gc\` were tried: none lowered CPU per GiB reliably; 2 MB doubled it under 50 streams.
+  Reaching 0.9× of "straight" would need a proxy that costs almost nothing per byte; nginx does not get there here.
+- Peak RSS: the bare Node pass-through peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB (media: ${mb(peakMid)} MB,
+  nginx ${mb(conc.mid.nginx?.peakRss ?? 0)} MB). Media idles at ~78 MB (Fastify with ajv and pino, jose; RSS includes the node binary);
+  the rest is 64 KiB socket read buffers waiting for V8 to collect them, which is why the figure moves by ±15 MB
+  between runs of the same build (137–171 MB seen on 2026-11-29).
+- TTFB: media's added p50 is one more loopback hop plus ~1.1 ms of CPU per request (Fastify, the signed request,
+  socket writes that cost 0.3–0.5 ms each on this VM). The AWS SDK's \`GetObject\` alone cost 1.1–1.3 ms more at p50
+  and ~2 ms more at p99 than a signed \`http.get\` of the same range (one process, 1000 interleaved requests to
+  RGW), which is why object reads left the SDK. p99 is mostly scheduling noise from the other processes on the
+  2 cores: a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms at p99 in this run.
 `;
 const file = join(here, '..', 'RESULTS.md');
 const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
