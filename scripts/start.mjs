@@ -16,6 +16,7 @@ import { existsSync, watch } from 'node:fs';
 import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { startNodeFlags } from './node-flags.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dev = process.argv.includes('--dev');
@@ -299,14 +300,24 @@ const gatewayEnv = {
   PORT: String(gatewayPort),
 };
 const apps = {
-  media: { script: builds.media, env: mediaEnv, port: mediaPort },
-  gateway: { script: builds.gateway, env: gatewayEnv, port: gatewayPort },
+  media: {
+    script: builds.media,
+    flags: startNodeFlags(join(root, 'apps/media')),
+    env: mediaEnv,
+    port: mediaPort,
+  },
+  gateway: {
+    script: builds.gateway,
+    flags: startNodeFlags(join(root, 'apps/gateway')),
+    env: gatewayEnv,
+    port: gatewayPort,
+  },
 };
 
 let ready = false;
 function startApp(name) {
   const app = apps[name];
-  const child = startNode(name, [app.script], app.env, {
+  const child = startNode(name, [...app.flags, app.script], app.env, {
     onExit: (code, signal) => {
       if (stopping || app.restarting) return;
       if (dev && ready) {

@@ -154,9 +154,13 @@ const key = await generateTestKey('bench-key');
 const jwksFile = join(work, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
 const mediaPort = await freePort();
-// Node flags for media (default none). `--max-semi-space-size=1` lowers the peak RSS of many streams but costs
-// throughput (many more old-space GCs); RESULTS.md records what was measured.
-const MEDIA_NODE_FLAGS = (process.env.BENCH_MEDIA_NODE_FLAGS ?? '').split(' ').filter(Boolean);
+// Node flags for media: those of its start script (as \`pnpm start\` and the image run it), or
+// BENCH_MEDIA_NODE_FLAGS.
+const { startNodeFlags } = await import(pathToFileURL(join(root, 'scripts/node-flags.mjs')).href);
+const MEDIA_NODE_FLAGS =
+  process.env.BENCH_MEDIA_NODE_FLAGS === undefined
+    ? startNodeFlags(join(root, 'apps/media'))
+    : process.env.BENCH_MEDIA_NODE_FLAGS.split(' ').filter(Boolean);
 const media = spawn(process.execPath, [...MEDIA_NODE_FLAGS, join(root, 'apps/media/dist/server.js')], {
   env: {
     ...process.env,

@@ -37,4 +37,5 @@ USER node
 EXPOSE 8081
 HEALTHCHECK --interval=10s --timeout=5s --start-period=10s --retries=6 \
   CMD ["node", "-e", "fetch('http://127.0.0.1:' + (process.env.PORT || 8081) + '/healthz').then((r) => process.exit(r.ok ? 0 : 1), () => process.exit(1))"]
-CMD ["node", "dist/server.js"]
+# The node flags of apps/media/package.json's start script (why: README, design notes: media).
+CMD ["node", "--initial-old-space-size=64", "dist/server.js"]

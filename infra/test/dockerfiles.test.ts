@@ -34,9 +34,17 @@ function entryOf(name: ImageService): string {
   return entry.replace(/^\.\//, '');
 }
 
+/** The node flags of the package's start script (`node <flags> <entry>`); scripts/node-flags.mjs reads them the same way. */
+function startFlagsOf(name: ImageService): string[] {
+  const pkg = JSON.parse(read(`${IMAGES[name].dir}/package.json`)) as { scripts?: { start?: string } };
+  const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
+  return words[0] === 'node' ? words.slice(1, -1).filter((w) => w.startsWith('--')) : [];
+}
+
 function rulesFor(name: ImageService): ImageRules {
   const image = IMAGES[name];
   return {
+    nodeFlags: startFlagsOf(name),
     pkg: image.pkg,
     oneShot: image.oneShot,
     pnpmVersion,
@@ -262,6 +270,20 @@ describe('each image rule fails on a broken copy', () => {
     ).toContain('CMD ["node", "dist/app.js"] does not run node dist/server.js');
     expect(problemsOf(gateway.replace('EXPOSE 8080', 'EXPOSE 3000'))).toContain(
       'the final stage does not EXPOSE 8080',
+    );
+    // Node flags: exactly those of the package's start script (media runs with a heap setting, README).
+    expect(
+      problemsOf(
+        gateway.replace('CMD ["node", "dist/server.js"]', 'CMD ["node", "--jitless", "dist/server.js"]'),
+      ),
+    ).toContain(
+      'CMD ["node", "--jitless", "dist/server.js"] passes node other flags than the package\'s start script (none)',
+    );
+    const media = read(IMAGES.media.dockerfile);
+    expect(
+      checkDockerfile(media.replace('"--initial-old-space-size=64", ', ''), rulesFor('media')),
+    ).toContain(
+      'CMD ["node", "dist/server.js"] passes node other flags than the package\'s start script (--initial-old-space-size=64)',
     );
   });
 

@@ -107,9 +107,8 @@ export class ObjectStore {
     this.#base = new URL(options.endpoint ?? `https://s3.${options.region}.amazonaws.com`);
     // Virtual-hosted addressing needs a DNS-safe bucket name, and over TLS one without dots (the wildcard
     // certificate covers one label): otherwise path-style, as the SDK does.
-    const dnsSafe = /^[a-z0-9][a-z0-9-]{1,61}[a-z0-9]$|^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(
-      options.bucket,
-    );
+    const dnsSafe =
+      /^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(options.bucket) && !options.bucket.includes('..');
     this.#virtualHost =
       !options.forcePathStyle &&
       dnsSafe &&

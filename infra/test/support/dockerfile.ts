@@ -60,6 +60,8 @@ export interface ImageRules {
   turboVersion: string;
   /** The CMD must run this file (the package's main or bin), e.g. `dist/server.js`. */
   entry: string;
+  /** The node flags the CMD passes before the entry: those of the package's start script. */
+  nodeFlags: string[];
   /** The port the app listens on (EXPOSE), when it is a server. */
   port?: number;
 }
@@ -182,6 +184,11 @@ export function checkDockerfile(text: string, rules: ImageRules): string[] {
     if (!cmdArgs) problems.push('no CMD in exec form (JSON array: signals must reach node, not a shell)');
     else if (cmdArgs[0] !== 'node' || cmdArgs.at(-1) !== rules.entry) {
       problems.push(`CMD ${cmd?.args} does not run node ${rules.entry}`);
+    }
+    if (cmdArgs && JSON.stringify(cmdArgs.slice(1, -1)) !== JSON.stringify(rules.nodeFlags)) {
+      problems.push(
+        `CMD ${cmd?.args} passes node other flags than the package's start script (${rules.nodeFlags.join(' ') || 'none'})`,
+      );
     }
     if (
       rules.port !== undefined &&
