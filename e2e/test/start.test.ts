@@ -6,7 +6,7 @@ import { execFile, spawn } from 'node:child_process';
 import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { promisify } from 'node:util';
 import { DEMO_LISTENER } from '@stagedoor/shared/demo';
 import { describe, expect, it } from 'vitest';
@@ -128,6 +128,7 @@ describe('pnpm start', () => {
     try {
       mkdirSync(join(empty, 'scripts'));
       copyFileSync(START_SCRIPT, join(empty, 'scripts/start.mjs'));
+      copyFileSync(join(dirname(START_SCRIPT), 'node-flags.mjs'), join(empty, 'scripts/node-flags.mjs'));
       const error = await run(process.execPath, [join(empty, 'scripts/start.mjs')], {
         env: { ...process.env, GATEWAY_PORT: String(await freePort()), MEDIA_PORT: String(await freePort()) },
       }).catch((e: { code: number; stderr: string }) => e);
