@@ -516,15 +516,17 @@ moves by ±30 % between runs of the same thing, so compare rows of one run, not 
   copied once more by a process sharing the 2 cores with curl and RGW (RGW itself spends ~0.8 CPU s per GiB;
   nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}, bare Node ${median(singleCpu['bare-node']).toFixed(2)}, media ${median(singleCpu.media).toFixed(2)} CPU s per GiB in this run). Most of a Node
   proxy's cost is the write and read syscalls (on loopback the sender's write also delivers to the receiver);
-  the rest is JS per 64 KiB chunk and V8 collecting one 64 KiB ArrayBuffer per socket read. Occasionally, after
-  many GiB, V8 falls into a run of old-space collections every ~40 ms for a while (seen with \`--trace-gc\`; its
-  CPU per GiB then doubles): the rounds above show it as the slow ones. \`--max-semi-space-size\` (2 or 64 MB)
-  and \`--single-threaded-gc\` were tried: none lowered CPU per GiB reliably; 2 MB doubled it under 50 streams.
+  the rest is JS per 64 KiB chunk and V8 collecting one 64 KiB ArrayBuffer per socket read. Without
+  \`--initial-old-space-size=64\` (media's start flags since 2026-11-29) V8 fell, after 7–13 GiB, into a full
+  collection every ~40 ms, doubling media's CPU per GiB (1.2 → 2.7 CPU s per GiB over the rounds of an earlier
+  run); \`--max-semi-space-size\` (2, 8 or 64 MB) and \`--single-threaded-gc\` made it no better, 2 MB doubled
+  the CPU under 50 streams.
   Reaching 0.9× of "straight" would need a proxy that costs almost nothing per byte; nginx does not get there here.
 - Peak RSS: the bare Node pass-through peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB (media: ${mb(peakMid)} MB,
   nginx ${mb(conc.mid.nginx?.peakRss ?? 0)} MB). Media idles at ~78 MB (Fastify with ajv and pino, jose; RSS includes the node binary);
-  the rest is 64 KiB socket read buffers waiting for V8 to collect them, which is why the figure moves by ±15 MB
-  between runs of the same build (137–171 MB seen on 2026-11-29).
+  the rest is 64 KiB socket read buffers and promoted garbage waiting for V8 to collect them, which is why the
+  figure moves by ±15 MB between runs of the same build (137–171 MB seen on 2026-11-29; the 64 MB starting
+  old-space limit lets a little more garbage wait than V8's default, in exchange for no collection storms).
 - TTFB: media's added p50 is one more loopback hop plus ~1.1 ms of CPU per request (Fastify, the signed request,
   socket writes that cost 0.3–0.5 ms each on this VM). The AWS SDK's \`GetObject\` alone cost 1.1–1.3 ms more at p50
   and ~2 ms more at p99 than a signed \`http.get\` of the same range (one process, 1000 interleaved requests to
