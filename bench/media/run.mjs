@@ -256,9 +256,22 @@ const bare = spawn(
 children.push(bare);
 await waitForHttp(`http://127.0.0.1:${barePort}/`);
 
+// ---- pooled Node pass-through (what Node reaches allocating nothing per chunk) ---------------------------
+const pooledPort = await freePort();
+const pooled = spawn(
+  process.execPath,
+  [join(here, 'pooled-proxy.mjs'), String(pooledPort), `${backend.endpoint}/${BUCKET}`],
+  { stdio: ['ignore', 'inherit', 'inherit'] },
+);
+children.push(pooled);
+await waitForHttp(`http://127.0.0.1:${pooledPort}/`);
+
 const targets = {
   straight: (k) => `${backend.endpoint}/${BUCKET}/${k}`,
   'bare-node': (k) => `http://127.0.0.1:${barePort}/${k}`,
+  ...(backend.endpoint.startsWith('http:')
+    ? { 'node-pooled': (k) => `http://127.0.0.1:${pooledPort}/${k}` }
+    : {}),
   media: (k) => `http://127.0.0.1:${mediaPort}/v1/objects/${k}?token=${token}`,
   ...(nginx ? { nginx: nginxUrl } : {}),
 };
@@ -286,6 +299,7 @@ function cpuSeconds(pid) {
 function serverPids(name) {
   if (name === 'media') return [media.pid];
   if (name === 'bare-node') return [bare.pid];
+  if (name === 'node-pooled') return [pooled.pid];
   if (name === 'nginx') return [nginx.pid, ...childPids(nginx.pid)];
   return [];
 }
@@ -316,8 +330,8 @@ log(
 );
 const single = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
 // The order rotates every round: whoever runs right after a big transfer is penalised on this machine.
-const rotated = (round) => {
-  const entries = Object.entries(targets);
+const rotated = (round, among = targets) => {
+  const entries = Object.entries(among);
   return [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)];
 };
 // CPU seconds (user + system, every thread) the serving process(es) spent per GiB: capacity, less moved by
@@ -400,17 +414,19 @@ function ttfb(url, start) {
     req.on('error', reject);
   });
 }
-const latencies = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
+// The pooled pass-through opens a new upstream connection per request: not a latency peer.
+const ttfbTargets = Object.fromEntries(Object.entries(targets).filter(([name]) => name !== 'node-pooled'));
+const latencies = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
 for (let i = 0; i < (runs('ttfb') ? 50 : 0); i++)
-  for (const [, url] of Object.entries(targets)) await ttfb(url(KEYS.mid), 0);
+  for (const [, url] of Object.entries(ttfbTargets)) await ttfb(url(KEYS.mid), 0);
 // Several rounds: a p99 of 1000 samples moves by a millisecond from run to run here; the verdict uses all
 // samples pooled, and each round's figure is shown.
 const roundDeltas = [];
 for (let r = 0; r < (runs('ttfb') ? TTFB_ROUNDS : 0); r++) {
-  const round = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
+  const round = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
   for (let i = 0; i < TTFB_REQUESTS; i++) {
     const start = Math.floor(Math.random() * ((MID - 65536) / 4096)) * 4096;
-    for (const [name, url] of rotated(i)) {
+    for (const [name, url] of rotated(i, ttfbTargets)) {
       const ms = await ttfb(url(KEYS.mid), start);
       round[name].push(ms);
       latencies[name].push(ms);
@@ -456,8 +472,10 @@ Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpu}), ${(totalmem()
 Backend: **${backend.kind}** at ${backend.endpoint}, on the same machine. Media: one process
 (\`node ${MEDIA_NODE_FLAGS.length ? `${MEDIA_NODE_FLAGS.join(' ')} ` : ''}apps/media/dist/server.js\`, default config: keep-alive pool of 256 sockets,
 LOG_LEVEL=warn), every request a verified EdDSA media token in \`?token=\`.
-Floor: "bare-node" is \`bench/media/bare-proxy.mjs\`, a bare Node pass-through (\`http.get(…).pipe(res)\`, keep-alive, no
-auth, no SDK, no framework): what any Node proxy can reach here.
+Floors: "bare-node" is \`bench/media/bare-proxy.mjs\`, a bare Node pass-through (\`http.get(…).pipe(res)\`, keep-alive, no
+auth, no SDK, no framework); "node-pooled" is \`bench/media/pooled-proxy.mjs\`, the same with the upstream socket read into
+a few pooled 64 KiB buffers (\`net.Socket\` \`onread\`), each reused once its write has flushed: no allocation per chunk
+(a new upstream connection per request, so it is left out of the TTFB section).
 Peer: nginx ${
   spawnSync(nginxBin ?? 'true', ['-v'], { encoding: 'utf8' })
     .stderr.trim()
@@ -522,7 +540,15 @@ moves by ±30 % between runs of the same thing, so compare rows of one run, not 
   run); \`--max-semi-space-size\` (2, 8 or 64 MB) and \`--single-threaded-gc\` made it no better, 2 MB doubled
   the CPU under 50 streams.
   Reaching 0.9× of "straight" would need a proxy that costs almost nothing per byte; nginx does not get there here.
-- Peak RSS: the bare Node pass-through peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB (media: ${mb(peakMid)} MB,
+${
+  single['node-pooled']
+    ? `- The lever left: "node-pooled", a Node pass-through that allocates nothing per chunk, costs ${median(singleCpu['node-pooled']).toFixed(2)} CPU s per GiB
+  (nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}), moves ${(median(single['node-pooled']) / 1e6).toFixed(0)} MB/s in one stream and ${(conc.mid['node-pooled'].throughput / 1e6).toFixed(0)} MB/s over ${STREAMS} (nginx ${(conc.mid.nginx?.throughput / 1e6).toFixed(0)}), and peaks at
+  ${mb(conc.mid['node-pooled'].peakRss)} MB of RSS. Media's body path could work the same way: its own HTTP/1.1 response reading on
+  pooled keep-alive sockets and writes that hand each buffer back when flushed. Not done yet (README, design notes).
+`
+    : ''
+}- Peak RSS: the bare Node pass-through peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB (media: ${mb(peakMid)} MB,
   nginx ${mb(conc.mid.nginx?.peakRss ?? 0)} MB). Media idles at ~78 MB (Fastify with ajv and pino, jose; RSS includes the node binary);
   the rest is 64 KiB socket read buffers and promoted garbage waiting for V8 to collect them, which is why the
   figure moves by ±15 MB between runs of the same build (137–171 MB seen on 2026-11-29; the 64 MB starting
