@@ -6,6 +6,7 @@
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { pathToFileURL } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { loadComposeFiles } from './support/compose.js';
 import {
@@ -19,6 +20,14 @@ import { isIgnored } from './support/dockerignore.js';
 import { COMPOSE, IMAGES, REPO_ROOT, read, rootPackage } from './support/repo.js';
 
 type ImageService = keyof typeof IMAGES;
+
+// The reader `pnpm start` uses (outside this package's rootDir, hence the dynamic import), so each image is checked
+// against the flags the start script really passes.
+const { startNodeFlags } = (await import(
+  pathToFileURL(resolve(REPO_ROOT, 'scripts/node-flags.mjs')).href
+)) as {
+  startNodeFlags: (packageDir: string) => string[];
+};
 
 const pnpmVersion = rootPackage.packageManager.replace(/^pnpm@/, '');
 const turboVersion = rootPackage.devDependencies.turbo as string;
@@ -34,17 +43,10 @@ function entryOf(name: ImageService): string {
   return entry.replace(/^\.\//, '');
 }
 
-/** The node flags of the package's start script (`node <flags> <entry>`); scripts/node-flags.mjs reads them the same way. */
-function startFlagsOf(name: ImageService): string[] {
-  const pkg = JSON.parse(read(`${IMAGES[name].dir}/package.json`)) as { scripts?: { start?: string } };
-  const words = (pkg.scripts?.start ?? '').trim().split(/\s+/);
-  return words[0] === 'node' ? words.slice(1, -1).filter((w) => w.startsWith('--')) : [];
-}
-
 function rulesFor(name: ImageService): ImageRules {
   const image = IMAGES[name];
   return {
-    nodeFlags: startFlagsOf(name),
+    nodeFlags: startNodeFlags(resolve(REPO_ROOT, IMAGES[name].dir)),
     pkg: image.pkg,
     oneShot: image.oneShot,
     pnpmVersion,
