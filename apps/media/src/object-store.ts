@@ -9,11 +9,17 @@
  * read from the small XML body), `StorageRequestError` when it did not answer in time or the connection
  * failed, and an `AbortError` when the caller's signal fired.
  */
-import type { ClientRequest, Agent as HttpAgent, IncomingHttpHeaders, IncomingMessage } from 'node:http';
-import { request as httpRequest } from 'node:http';
-import type { Agent as HttpsAgent } from 'node:https';
-import { request as httpsRequest } from 'node:https';
+import type { IncomingHttpHeaders } from 'node:http';
+import type { LookupFunction } from 'node:net';
+import type { ConnectionOptions } from 'node:tls';
 import { encodePathSegment, type SigV4Credentials, SigV4Signer } from './sigv4.js';
+import {
+  abortError,
+  type StorageBody,
+  StoragePool,
+  StorageRequestError,
+  StorageResponseError,
+} from './storage-http.js';
 
 export interface ObjectStoreOptions {
   /** Base URL of the S3 API; without one, AWS S3 in `region`. */
@@ -22,14 +28,23 @@ export interface ObjectStoreOptions {
   bucket: string;
   forcePathStyle: boolean;
   credentials: SigV4Credentials;
-  agents: { http: HttpAgent; https: HttpsAgent };
+  /** Connections to storage at most (requests beyond wait in line, within the request timeout). */
+  maxSockets: number;
+  /** Idle keep-alive connections kept at most. */
+  maxFreeSockets: number;
+  /** An idle keep-alive connection is closed after this long. */
+  freeSocketTimeoutMs: number;
   connectTimeoutMs: number;
-  /** From sending the request to the response's headers. */
+  /** From asking (waiting for a free connection included) to the response's headers. */
   requestTimeoutMs: number;
   /** Longest silence on the socket, also while the body streams. */
   socketTimeoutMs: number;
   /** Tries for a request that failed before any answer or got a 5xx (the SDK's `maxAttempts`). */
   maxAttempts: number;
+  /** Name resolution (tests send virtual-hosted names to loopback). */
+  lookup?: LookupFunction;
+  /** More TLS options, such as a CA. */
+  tls?: ConnectionOptions;
 }
 
 export interface ReadConditions {
@@ -42,54 +57,33 @@ export interface ReadConditions {
 export interface StoreResponse {
   status: number;
   headers: IncomingHttpHeaders;
-  /** The body as it arrives (GET with 200 or 206); for anything else it has been drained already. */
-  body: IncomingMessage;
-}
-
-/** Storage answered, with an error status. `code` is S3's error code (`NoSuchKey`, `InvalidRange`, …). */
-export class StorageResponseError extends Error {
-  override readonly name = 'StorageResponseError';
-  constructor(
-    readonly status: number,
-    readonly code: string | undefined,
-  ) {
-    super(`storage answered ${status}${code ? ` ${code}` : ''}`);
-  }
-}
-
-/** Storage did not answer: refused, reset, timed out. */
-export class StorageRequestError extends Error {
-  override readonly name = 'StorageRequestError';
-  constructor(
-    message: string,
-    readonly code: string | undefined,
-  ) {
-    super(message);
-  }
+  /** The body as it arrives (GET with 200 or 206); already ended for anything else. */
+  body: StorageBody;
 }
 
 const ERROR_BODY_LIMIT = 8 * 1024;
 const RETRY_BASE_DELAY_MS = 50;
 
-function abortError(): Error {
-  return Object.assign(new Error('the request was aborted'), { name: 'AbortError' });
-}
-
-function readErrorCode(response: IncomingMessage, headers: IncomingHttpHeaders): Promise<string | undefined> {
+/** S3's error code from an error answer's XML body (read up to 8 KiB, then the connection is dropped). */
+function readErrorCode(body: StorageBody, headers: IncomingHttpHeaders): Promise<string | undefined> {
   const fromHeader = headers['x-amz-error-code'];
   return new Promise((resolve) => {
     let text = '';
-    response.setEncoding('utf8');
-    response.on('data', (chunk: string) => {
-      if (text.length < ERROR_BODY_LIMIT) text += chunk;
-    });
     const done = () => {
       const match = /<Code>([^<]{1,128})<\/Code>/.exec(text);
       resolve(match?.[1] ?? (typeof fromHeader === 'string' ? fromHeader : undefined));
     };
-    response.once('end', done);
-    response.once('error', done);
-    response.once('aborted', done);
+    if (body.empty) {
+      done();
+      return;
+    }
+    body.setEncoding('latin1');
+    body.on('data', (chunk: string) => {
+      text += chunk;
+      if (text.length >= ERROR_BODY_LIMIT) body.destroy();
+    });
+    body.once('end', done);
+    body.once('close', done);
   });
 }
 
@@ -99,6 +93,7 @@ export class ObjectStore {
   readonly #signer: SigV4Signer;
   readonly #base: URL;
   readonly #virtualHost: boolean;
+  readonly #pool: StoragePool;
 
   constructor(options: ObjectStoreOptions) {
     this.#options = options;
@@ -115,6 +110,29 @@ export class ObjectStore {
       !(this.#base.protocol === 'https:' && options.bucket.includes('.')) &&
       !/^\d+\.\d+\.\d+\.\d+$/.test(this.#base.hostname) &&
       this.#base.hostname !== 'localhost';
+    const tls = this.#base.protocol === 'https:';
+    this.#pool = new StoragePool({
+      protocol: tls ? 'https:' : 'http:',
+      hostname: this.#base.hostname.replace(/^\[(.*)\]$/, '$1'),
+      port: Number(this.#base.port || (tls ? 443 : 80)),
+      servername: tls ? this.#locate(undefined).host.replace(/:\d+$/, '') : undefined,
+      maxSockets: options.maxSockets,
+      maxFreeSockets: options.maxFreeSockets,
+      freeSocketTimeoutMs: options.freeSocketTimeoutMs,
+      connectTimeoutMs: options.connectTimeoutMs,
+      lookup: options.lookup,
+      tls: options.tls,
+    });
+  }
+
+  /** Connections to storage: serving an answer, idle in the pool, and requests waiting for one. */
+  connections(): { busy: number; idle: number; queued: number } {
+    return this.#pool.stats();
+  }
+
+  /** Closes every connection; requests still waiting fail. */
+  close(): void {
+    this.#pool.destroy();
   }
 
   /** Where an object (or, with `key` undefined, the bucket) lives: host header and encoded path. */
@@ -171,104 +189,29 @@ export class ObjectStore {
     }
   }
 
-  #once(
+  async #once(
     method: 'GET' | 'HEAD',
     key: string | undefined,
     extraHeaders: Record<string, string>,
     signal: AbortSignal,
   ): Promise<StoreResponse> {
-    if (signal.aborted) return Promise.reject(abortError());
     const { host, path } = this.#locate(key);
     const headers = this.#signer.sign({ method, path, headers: { host, ...extraHeaders } });
-    const tls = this.#base.protocol === 'https:';
-    const options = this.#options;
-    return new Promise<StoreResponse>((resolve, reject) => {
-      let settled = false;
-      let request: ClientRequest;
-      const timers: NodeJS.Timeout[] = [];
-      const clearTimers = () => {
-        for (const t of timers) clearTimeout(t);
-        timers.length = 0;
-      };
-      const fail = (error: Error) => {
-        clearTimers();
-        if (!settled) {
-          settled = true;
-          reject(error);
-        }
-        request.destroy();
-      };
-      const onAbort = () => fail(abortError());
-      signal.addEventListener('abort', onAbort, { once: true });
-      const detach = () => signal.removeEventListener('abort', onAbort);
-
-      request = (tls ? httpsRequest : httpRequest)({
-        protocol: this.#base.protocol,
-        hostname: this.#base.hostname,
-        port: this.#base.port || undefined,
-        servername: tls ? host.replace(/:\d+$/, '') : undefined,
-        method,
-        path,
-        headers,
-        agent: tls ? options.agents.https : options.agents.http,
-      });
-      timers.push(
-        setTimeout(
-          () => fail(new StorageRequestError('storage did not answer in time', 'ETIMEDOUT')),
-          options.requestTimeoutMs,
-        ),
-      );
-      request.setTimeout(options.socketTimeoutMs, () =>
-        fail(new StorageRequestError('the storage connection went silent', 'ETIMEDOUT')),
-      );
-      request.on('socket', (socket) => {
-        if (!socket.connecting) return;
-        const connectTimer = setTimeout(
-          () => fail(new StorageRequestError('could not connect to storage in time', 'ETIMEDOUT')),
-          options.connectTimeoutMs,
-        );
-        timers.push(connectTimer);
-        socket.once('connect', () => clearTimeout(connectTimer));
-      });
-      request.on('error', (error: NodeJS.ErrnoException) => {
-        detach();
-        fail(
-          signal.aborted
-            ? abortError()
-            : new StorageRequestError(`storage request failed: ${error.message}`, error.code),
-        );
-      });
-      request.on('response', (response) => {
-        clearTimers();
-        const status = response.statusCode ?? 0;
-        const ok = method === 'GET' ? status === 200 || status === 206 : status >= 200 && status < 300;
-        if (ok) {
-          // The caller's signal keeps covering the body: a client that leaves ends the storage read.
-          response.once('close', detach);
-          settled = true;
-          resolve({ status, headers: response.headers, body: response });
-          return;
-        }
-        if (status === 304) {
-          detach();
-          response.resume();
-          settled = true;
-          resolve({ status, headers: response.headers, body: response });
-          return;
-        }
-        readErrorCode(response, response.headers).then((code) => {
-          detach();
-          if (settled) return;
-          settled = true;
-          reject(
-            new StorageResponseError(
-              status,
-              code ?? (status === 404 && method === 'HEAD' ? 'NotFound' : undefined),
-            ),
-          );
-        });
-      });
-      request.end();
+    const answer = await this.#pool.request({
+      method,
+      path,
+      headers,
+      signal,
+      headTimeoutMs: this.#options.requestTimeoutMs,
+      idleTimeoutMs: this.#options.socketTimeoutMs,
     });
+    const { status } = answer;
+    const ok = method === 'GET' ? status === 200 || status === 206 : status >= 200 && status < 300;
+    if (ok || status === 304) return answer;
+    const code = await readErrorCode(answer.body, answer.headers);
+    throw new StorageResponseError(
+      status,
+      code ?? (status === 404 && method === 'HEAD' ? 'NotFound' : undefined),
+    );
   }
 }

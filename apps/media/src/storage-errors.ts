@@ -5,7 +5,7 @@
  * (listing, uploads).
  */
 import { StorageBadGateway, StorageUnavailable } from './errors.js';
-import { StorageResponseError } from './object-store.js';
+import { StorageResponseError } from './storage-http.js';
 
 export interface StorageErrorShape {
   name?: string;

@@ -3,16 +3,11 @@
  * media gives when storage hangs, fails, resets or stalls, and how requests are addressed.
  */
 import * as http from 'node:http';
-import { Agent as HttpsAgent } from 'node:https';
 import type { AddressInfo } from 'node:net';
 import * as net from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
-import {
-  ObjectStore,
-  type ObjectStoreOptions,
-  StorageRequestError,
-  StorageResponseError,
-} from '../src/object-store.js';
+import { ObjectStore, type ObjectStoreOptions } from '../src/object-store.js';
+import { StorageRequestError, StorageResponseError } from '../src/storage-http.js';
 
 const closers: (() => Promise<void>)[] = [];
 afterEach(async () => {
@@ -39,24 +34,23 @@ async function storage(
 }
 
 function store(port: number, overrides: Partial<ObjectStoreOptions> = {}): ObjectStore {
-  const agents = { http: new http.Agent({ keepAlive: true, maxSockets: 4 }), https: new HttpsAgent() };
-  closers.push(async () => {
-    agents.http.destroy();
-    agents.https.destroy();
-  });
-  return new ObjectStore({
+  const s = new ObjectStore({
     endpoint: `http://127.0.0.1:${port}`,
     region: 'us-east-1',
     bucket: 'media',
     forcePathStyle: true,
     credentials: { accessKeyId: 'AK', secretAccessKey: 'SK' },
-    agents,
+    maxSockets: 4,
+    maxFreeSockets: 4,
+    freeSocketTimeoutMs: 5000,
     connectTimeoutMs: 300,
     requestTimeoutMs: 300,
     socketTimeoutMs: 300,
     maxAttempts: 2,
     ...overrides,
   });
+  closers.push(async () => s.close());
+  return s;
 }
 
 const never = new AbortController().signal;
@@ -152,7 +146,7 @@ describe('ObjectStore', () => {
     const { port, requests } = await storage((_req, res) =>
       res.writeHead(200, { 'content-length': '0' }).end(),
     );
-    // Virtual-hosted names need DNS: an agent whose lookup sends every host name to the test server.
+    // Virtual-hosted names need DNS: a lookup that sends every host name to the test server.
     const lookup: net.LookupFunction = (_hostname, options, callback) => {
       if (options.all)
         (callback as unknown as (e: null, a: { address: string; family: number }[]) => void)(null, [
@@ -160,19 +154,17 @@ describe('ObjectStore', () => {
         ]);
       else callback(null, '127.0.0.1', 4);
     };
-    const agents = { http: new http.Agent({ lookup }), https: new HttpsAgent() };
-    closers.push(async () => agents.http.destroy());
     await store(port).get('dir/a b.wav', { range: { start: 5, end: undefined } }, never);
     const virtual = store(port, {
       endpoint: `http://s3.example.test:${port}`,
       forcePathStyle: false,
-      agents,
+      lookup,
     });
     await virtual.get('dir/a b.wav', {}, never);
     const dotted = store(port, {
       endpoint: `http://s3.example.test:${port}`,
       forcePathStyle: false,
-      agents,
+      lookup,
       bucket: 'Not_DNS',
     });
     await dotted.head('k', never);

@@ -22,8 +22,7 @@ afterAll(async () => {
 });
 
 function activeStorageSockets(): number {
-  const { sockets } = h.app.storage.agents.http;
-  return Object.values(sockets).reduce((n, list) => n + (list?.length ?? 0), 0);
+  return h.app.storage.store.connections().busy;
 }
 
 async function waitFor(check: () => boolean, ms: number): Promise<boolean> {

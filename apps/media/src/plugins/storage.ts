@@ -1,10 +1,11 @@
 /**
- * Storage for media: one keep-alive agent with a sized pool (so a burst of players cannot open unbounded
- * sockets to storage) shared by two clients. Objects are read through `ObjectStore`, signed GET/HEAD requests
- * without the SDK's per-request cost. Listing and uploads (service routes: multipart, XML) use the AWS SDK,
- * loaded on first use, so a media process that only streams never carries it (~20 MB of RSS). Both have
- * connect/request/idle timeouts so a dead store fails fast, and the SDK's checksum settings are the ones
- * S3-compatible stores accept (aws-chunked bodies are mis-stored or refused: FACTS.md).
+ * Storage for media. Objects are read through `ObjectStore`: signed GET/HEAD requests on its own sized
+ * keep-alive pool (so a burst of players cannot open unbounded sockets to storage), with pooled read buffers
+ * and none of the SDK's per-request cost. Listing and uploads (service routes: multipart, XML) use the AWS
+ * SDK on a keep-alive agent of the same size, loaded on first use, so a media process that only streams never
+ * carries it (~20 MB of RSS). Both have connect/request/idle timeouts so a dead store fails fast, and the
+ * SDK's checksum settings are the ones S3-compatible stores accept (aws-chunked bodies are mis-stored or
+ * refused: FACTS.md).
  */
 import { Agent } from 'node:http';
 import { Agent as HttpsAgent } from 'node:https';
@@ -28,8 +29,6 @@ export interface StorageSdk {
 export interface Storage {
   store: ObjectStore;
   bucket: string;
-  /** The pool's agents, exposed so tests can prove aborted reads give their sockets back. */
-  agents: { http: Agent; https: HttpsAgent };
   metadata: ObjectMetadataCache;
   /** The SDK client (same pool, same timeouts), created on first use. */
   sdk(): Promise<StorageSdk>;
@@ -40,8 +39,16 @@ export interface Storage {
   close(): void;
 }
 
+/** Idle keep-alive connections to storage are closed after this long (a stale one is retried anyway). */
+const FREE_SOCKET_TIMEOUT_MS = 15_000;
+const MAX_FREE_SOCKETS = 64;
+
 export function createStorage(config: MediaConfig): Storage {
-  const agentOptions = { keepAlive: true, maxSockets: config.s3.maxSockets, maxFreeSockets: 64 };
+  const agentOptions = {
+    keepAlive: true,
+    maxSockets: config.s3.maxSockets,
+    maxFreeSockets: MAX_FREE_SOCKETS,
+  };
   const agents = { http: new Agent(agentOptions), https: new HttpsAgent(agentOptions) };
   const credentials = { accessKeyId: config.s3.accessKeyId, secretAccessKey: config.s3.secretAccessKey };
   const store = new ObjectStore({
@@ -50,7 +57,9 @@ export function createStorage(config: MediaConfig): Storage {
     bucket: config.s3.bucket,
     forcePathStyle: config.s3.forcePathStyle,
     credentials,
-    agents,
+    maxSockets: config.s3.maxSockets,
+    maxFreeSockets: MAX_FREE_SOCKETS,
+    freeSocketTimeoutMs: FREE_SOCKET_TIMEOUT_MS,
     connectTimeoutMs: config.s3.connectTimeoutMs,
     requestTimeoutMs: config.s3.requestTimeoutMs,
     socketTimeoutMs: config.s3.socketTimeoutMs,
@@ -89,7 +98,6 @@ export function createStorage(config: MediaConfig): Storage {
   return {
     store,
     bucket: config.s3.bucket,
-    agents,
     metadata: new ObjectMetadataCache(config.metadataCacheEntries),
     sdk: () => {
       sdk ??= loadSdk().catch((error: unknown) => {
@@ -110,6 +118,7 @@ export function createStorage(config: MediaConfig): Storage {
       }
     },
     close: () => {
+      store.close();
       loaded?.client.destroy();
       agents.http.destroy();
       agents.https.destroy();
