@@ -17,6 +17,7 @@ import {
   StoragePool,
   type StoragePoolOptions,
   StorageRequestError,
+  spareBufferCounts,
 } from '../src/storage-http.js';
 
 const closers: (() => void | Promise<void>)[] = [];
@@ -277,9 +278,41 @@ describe('storage HTTP client', () => {
     });
     expect(received).toBe(SIZE);
     expect(corrupt).toBe(0);
-    // Backpressure by buffer count: at most the connection's four 64 KiB buffers wait in the writer, not
-    // the 8 MiB that storage sent at once.
-    expect(mostQueued).toBeLessThanOrEqual(4 * 64 * 1024);
+    // Backpressure by buffer count: at most the connection's four buffers (256 KiB at most) wait in the
+    // writer, not the 8 MiB that storage sent at once.
+    expect(mostQueued).toBeLessThanOrEqual(4 * 256 * 1024);
+  });
+
+  it('streams many bodies at once, and every large read buffer comes back when they end', async () => {
+    const SIZE = 2 * 1024 * 1024;
+    const body = pattern(SIZE);
+    const server = await rawServer((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE}\r\n\r\n`);
+      socket.write(body);
+    });
+    const p = pool(server.port, { maxSockets: 16 });
+    const slowCopy = async (answer: StorageAnswer) => {
+      const chunks: Buffer[] = [];
+      await new Promise<void>((resolve, reject) => {
+        const sink = new Writable({
+          write(chunk: Buffer, _encoding, callback) {
+            chunks.push(Buffer.from(chunk));
+            setTimeout(callback, 1);
+          },
+        });
+        sink.on('finish', resolve);
+        sink.on('error', reject);
+        answer.body.pipe(sink);
+      });
+      return Buffer.concat(chunks);
+    };
+    const bodies = await Promise.all(Array.from({ length: 16 }, async () => slowCopy(await get(p))));
+    expect(bodies.every((b) => b.equals(body))).toBe(true);
+    // 16 streams × 4 buffers: the first few streams read into large buffers, the rest into small ones.
+    expect(spareBufferCounts().largeAllocated).toBeLessThanOrEqual(32);
+    p.destroy();
+    const counts = () => spareBufferCounts();
+    expect(await waitFor(() => counts().large === counts().largeAllocated)).toBe(true);
   });
 
   it('gives only the window asked for, and drops a connection whose answer was not read to its end', async () => {
