@@ -470,8 +470,9 @@ Command: \`node bench/media/run.mjs\` (or \`pnpm bench media\`), with the backen
 (needs \`pnpm build\`, curl, and Debian's \`nginx\` for the peer). Without \`S3_ENDPOINT\` it uses the embedded s3rver.
 Run ${new Date().toISOString()} on ${cpus().length} CPUs (${cpu}), ${(totalmem() / 2 ** 30).toFixed(0)} GiB RAM, Node ${process.version}.
 Backend: **${backend.kind}** at ${backend.endpoint}, on the same machine. Media: one process
-(\`node ${MEDIA_NODE_FLAGS.length ? `${MEDIA_NODE_FLAGS.join(' ')} ` : ''}apps/media/dist/server.js\`, default config: keep-alive pool of 256 sockets,
-LOG_LEVEL=warn), every request a verified EdDSA media token in \`?token=\`.
+(\`node ${MEDIA_NODE_FLAGS.length ? `${MEDIA_NODE_FLAGS.join(' ')} ` : ''}apps/media/dist/server.js\`, default config: its own HTTP/1.1 client to
+storage on a keep-alive pool of 256 sockets, each read into four pooled buffers, 256 KiB while few streams run and 64 KiB
+beyond; LOG_LEVEL=warn), every request a verified EdDSA media token in \`?token=\`.
 Floors: "bare-node" is \`bench/media/bare-proxy.mjs\`, a bare Node pass-through (\`http.get(…).pipe(res)\`, keep-alive, no
 auth, no SDK, no framework); "node-pooled" is \`bench/media/pooled-proxy.mjs\`, the same with the upstream socket read into
 a few pooled 64 KiB buffers (\`net.Socket\` \`onread\`), each reused once its write has flushed: no allocation per chunk

@@ -61,6 +61,7 @@ const BUFFERS_PER_CONNECTION = 4;
 /** Free small buffers kept for reuse at most (16 MiB). */
 const SPARE_SMALL_MAX = 256;
 const HEAD_LIMIT = 16 * 1024;
+const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
 const CHUNK_LINE_LIMIT = 1024;
 /** Header values Node's own client accepts (no CR, LF or other controls but HTAB). */
 const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
@@ -147,12 +148,12 @@ class ChunkedDecoder {
         if (this.#left === 0) this.#state = 'data-end';
         continue;
       }
-      const lf = buffer.indexOf(10, i);
-      const stop = lf === -1 || lf >= end ? end : lf;
+      const found = buffer.subarray(i, end).indexOf(10);
+      const stop = found === -1 ? end : i + found;
       this.#line += buffer.toString('latin1', i, stop);
       if (this.#line.length > CHUNK_LINE_LIMIT) throw new Error('chunk line too long');
       i = stop;
-      if (lf === -1 || lf >= end) break;
+      if (found === -1) break;
       i += 1;
       const line = this.#line.endsWith('\r') ? this.#line.slice(0, -1) : this.#line;
       this.#line = '';
@@ -347,17 +348,28 @@ class Exchange {
 
   /** Reads head bytes; returns the offset after them. */
   #readHead(buffer: Buffer, offset: number, length: number): number {
-    const before = this.#head.length;
-    this.#head += buffer.toString('latin1', offset, length);
-    const end = this.#head.indexOf('\r\n\r\n');
+    // Found in the bytes, not in a string of them: the read that ends a head usually carries body too.
+    let end = -1; // just past the blank line
+    if (this.#head.length > 0) {
+      const tail = this.#head.slice(-3);
+      const joint = tail + buffer.toString('latin1', offset, Math.min(length, offset + 3));
+      const at = joint.indexOf('\r\n\r\n');
+      if (at !== -1) end = offset + at + 4 - tail.length;
+    }
     if (end === -1) {
+      const at = buffer.subarray(offset, length).indexOf(HEAD_END);
+      if (at !== -1) end = offset + at + 4;
+    }
+    if (end === -1) {
+      this.#head += buffer.toString('latin1', offset, length);
       if (this.#head.length > HEAD_LIMIT) throw new Error('head too large');
       return length;
     }
-    if (end > HEAD_LIMIT) throw new Error('head too large');
-    const consumed = offset + (end + 4 - before);
-    const lines = this.#head.slice(0, end).split('\r\n');
+    const text = this.#head + buffer.toString('latin1', offset, end);
     this.#head = '';
+    if (text.length > HEAD_LIMIT) throw new Error('head too large');
+    const consumed = end;
+    const lines = text.slice(0, -4).split('\r\n');
     const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
     if (!statusLine) throw new Error('bad status line');
     const status = Number(statusLine[2]);
