@@ -525,40 +525,33 @@ if (process.env.BENCH_NO_WRITE) {
   process.exit(0);
 }
 const notes = `
-Reading these numbers (this run, plus separate profiling runs on the same machine, 2026-11-29; the machine's speed
-moves by ±30 % between runs of the same thing, so compare rows of one run, not runs):
-- Object reads no longer go through the AWS SDK (README, design notes: media): a signed \`http.get\` on the pool
-  instead of \`GetObject\`, and a cache of verified tokens. Per 64 KiB range request, media's own CPU (all threads,
-  /proc) went from ~1.9 ms to ~1.1–1.3 ms (a bare Node pass-through: ~0.9 ms); a request refused with 403 after
-  verification from ~0.86 ms to ~0.43 ms; idle RSS from ~90 MB to ~78 MB (the SDK is loaded only by listing and uploads).
-- Single stream: media ÷ bare Node = ${(median(single.media) / median(single['bare-node'])).toFixed(2)}×. All three proxies lose to "straight" because every byte is
-  copied once more by a process sharing the 2 cores with curl and RGW (RGW itself spends ~0.8 CPU s per GiB;
-  nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}, bare Node ${median(singleCpu['bare-node']).toFixed(2)}, media ${median(singleCpu.media).toFixed(2)} CPU s per GiB in this run). Most of a Node
-  proxy's cost is the write and read syscalls (on loopback the sender's write also delivers to the receiver);
-  the rest is JS per 64 KiB chunk and V8 collecting one 64 KiB ArrayBuffer per socket read. Without
-  \`--initial-old-space-size=64\` (media's start flags since 2026-11-29) V8 fell, after 7–13 GiB, into a full
-  collection every ~40 ms, doubling media's CPU per GiB (1.2 → 2.7 CPU s per GiB over the rounds of an earlier
-  run); \`--max-semi-space-size\` (2, 8 or 64 MB) and \`--single-threaded-gc\` made it no better, 2 MB doubled
-  the CPU under 50 streams.
-  Reaching 0.9× of "straight" would need a proxy that costs almost nothing per byte; nginx does not get there here.
-${
-  single['node-pooled']
-    ? `- The lever left: "node-pooled", a Node pass-through that allocates nothing per chunk, costs ${median(singleCpu['node-pooled']).toFixed(2)} CPU s per GiB
-  (nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}), moves ${(median(single['node-pooled']) / 1e6).toFixed(0)} MB/s in one stream and ${(conc.mid['node-pooled'].throughput / 1e6).toFixed(0)} MB/s over ${STREAMS} (nginx ${(conc.mid.nginx?.throughput / 1e6).toFixed(0)}), and peaks at
-  ${mb(conc.mid['node-pooled'].peakRss)} MB of RSS. Media's body path could work the same way: its own HTTP/1.1 response reading on
-  pooled keep-alive sockets and writes that hand each buffer back when flushed. Not done yet (README, design notes).
-`
-    : ''
-}- Peak RSS: the bare Node pass-through peaks at ${mb(conc.mid['bare-node'].peakRss)} MB with ${STREAMS} × ${MID / MiB} MiB (media: ${mb(peakMid)} MB,
-  nginx ${mb(conc.mid.nginx?.peakRss ?? 0)} MB). Media idles at ~78 MB (Fastify with ajv and pino, jose; RSS includes the node binary);
-  the rest is 64 KiB socket read buffers and promoted garbage waiting for V8 to collect them, which is why the
-  figure moves by ±15 MB between runs of the same build (137–171 MB seen on 2026-11-29; the 64 MB starting
-  old-space limit lets a little more garbage wait than V8's default, in exchange for no collection storms).
-- TTFB: media's added p50 is one more loopback hop plus ~1.1 ms of CPU per request (Fastify, the signed request,
-  socket writes that cost 0.3–0.5 ms each on this VM). The AWS SDK's \`GetObject\` alone cost 1.1–1.3 ms more at p50
-  and ~2 ms more at p99 than a signed \`http.get\` of the same range (one process, 1000 interleaved requests to
-  RGW), which is why object reads left the SDK. p99 is mostly scheduling noise from the other processes on the
-  2 cores: a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms at p99 in this run.
+Reading these numbers (this run, plus separate profiling runs on the same machine, 2026-11-29 and 2026-12-01; the
+machine's speed moves by ±30 % between runs of the same thing, so compare rows of one run, not runs):
+- Media's data path (README, design notes: media): object reads are signed requests from media's own HTTP/1.1
+  client (no AWS SDK, no \`node:http\`), each connection reading into four pooled buffers that are written to the
+  client as they are and read into again once written; 256 KiB buffers while few streams run (at most 32 in the
+  process), 64 KiB beyond. Before it (2026-11-29, Node's HTTP client allocating a 64 KiB buffer per read): 0.89 CPU
+  s per GiB, 879 MB/s against nginx's 1013 in one stream, 171 MB peak RSS under 50 streams.
+- Single stream: media costs ${median(singleCpu.media).toFixed(2)} CPU s per GiB (nginx ${median(singleCpu.nginx ?? [0]).toFixed(2)}, bare Node ${median(singleCpu['bare-node']).toFixed(2)}, the allocation-free
+  floor ${single['node-pooled'] ? median(singleCpu['node-pooled']).toFixed(2) : '–'}): the 256 KiB buffers mean a quarter of the reads, writes and callbacks per byte of 64 KiB ones.
+  Every proxy still loses to "straight": each byte is copied once more, by a process sharing the 2 cores with curl
+  and RGW (RGW itself spends ~0.8 CPU s per GiB), and which of the three processes waits for a core moves each round
+  (media ÷ straight was 0.77–0.91 over three runs with these buffers on 2026-12-01, nginx ÷ straight 0.81–0.92).
+- ${STREAMS} streams: media's buffers are at most 8 MiB of large ones plus four 64 KiB ones per further stream
+  (~${(8 + ((STREAMS * 4 - 32) * 64) / 1024).toFixed(0)} MiB here); the rest of its peak is its ~78 MB idle (Fastify with ajv and pino, jose; RSS includes the
+  node binary) and per-connection state. The bare Node pass-through, which allocates a buffer per read, peaks at
+  ${mb(conc.mid['bare-node'].peakRss)} MB; nginx at ${mb(conc.mid.nginx?.peakRss ?? 0)} MB.
+- TTFB: per 64 KiB range request media spends ~1.0–1.2 ms of CPU (all threads, /proc; a bare Node pass-through
+  ~0.85 ms), most of it in socket writes that cost ~0.1 ms each on this VM, Node's HTTP server and Fastify; media's
+  p50 is ${(pct(latencies.media, 50) - pct(latencies['bare-node'], 50)).toFixed(2)} ms above the bare pass-through's in this run. The p99 is scheduling: three processes
+  (client, proxy, RGW with its threads) on 2 cores, plus RGW's own stalls that hit "straight" and the proxies
+  alike; a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms at p99 in this run, nginx ${nginx ? (pct(latencies.nginx, 99) - pct(latencies.straight, 99)).toFixed(2) : '–'} ms. Media's young-generation
+  collections (1.3–3 ms each, about one a second under this load, ~30 per 3000 requests) land right at the p99;
+  \`--min-semi-space-size=16\` cut them to 12 per 3000 but gave no better p99 in a bench run and 20 MB more RSS, so
+  it is not set. Finding the end of storage's head in the bytes instead of in a string of the whole first read
+  (up to 256 KiB) took ~6 KB of garbage per request away.
+- The AWS SDK's \`GetObject\` cost 1.1–1.3 ms more at p50 and ~2 ms more at p99 than a signed \`http.get\` of the
+  same range (2026-11-29, one process, 1000 interleaved requests to RGW), which is why object reads left the SDK.
 `;
 const file = join(here, '..', 'RESULTS.md');
 const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';

@@ -5,7 +5,7 @@
  * (listing, uploads).
  */
 import { StorageBadGateway, StorageUnavailable } from './errors.js';
-import { StorageResponseError } from './storage-http.js';
+import { StorageRequestError, StorageResponseError } from './storage-http.js';
 
 export interface StorageErrorShape {
   name?: string;
@@ -47,6 +47,10 @@ export function describeStorageError(error: unknown): { name?: string; status?: 
 }
 
 export function toStorageHttpError(error: unknown): Error {
+  // Something came back, but not HTTP: storage answered wrongly rather than not at all.
+  if (error instanceof StorageRequestError && error.code === 'EPROTO') {
+    return new StorageBadGateway('storage sent a malformed answer');
+  }
   const status = storageStatus(error);
   if (status === undefined) return new StorageUnavailable('storage did not answer');
   return new StorageBadGateway('storage failed to answer the request');

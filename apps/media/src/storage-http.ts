@@ -402,6 +402,8 @@ class Exchange {
     const te = headers['transfer-encoding'];
     if (te !== undefined) {
       // RFC 9112 §6.3: chunked last means chunked; any other coding is read until the connection closes.
+      // With a Content-Length as well, the framing is in doubt: the connection is not used again.
+      if (headers['content-length'] !== undefined) this.#keepAlive = false;
       const last = String(te).toLowerCase().split(',').at(-1)?.trim();
       return last === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
     }

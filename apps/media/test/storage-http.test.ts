@@ -166,19 +166,21 @@ describe('storage HTTP client', () => {
     expect(server.connections.length).toBe(2);
   });
 
-  it('closes a connection after "Connection: close", after HTTP/1.0, or after bytes beyond the answer', async () => {
+  it('closes a connection after "Connection: close", HTTP/1.0, bytes beyond the answer, or two framings', async () => {
     const answers = [
       'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na',
       'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb',
       'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ncEXTRA',
-      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\nd',
+      // Both framings (a smuggling shape): chunked wins, and the connection is not trusted again.
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n1\r\nd\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ne',
     ];
     const server = await rawServer((socket, _head, index) => socket.write(answers[index] ?? ''));
     const p = pool(server.port);
     const bodies = [];
-    for (let i = 0; i < 4; i++) bodies.push(await text(await get(p)));
-    expect(bodies).toEqual(['a', 'b', 'c', 'd']);
-    expect(server.connections.length).toBe(4);
+    for (let i = 0; i < 5; i++) bodies.push(await text(await get(p)));
+    expect(bodies).toEqual(['a', 'b', 'c', 'd', 'e']);
+    expect(server.connections.length).toBe(5);
   });
 
   it('sends a request again on a new connection when storage closed the idle one it was sent on', async () => {

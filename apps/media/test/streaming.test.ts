@@ -136,6 +136,27 @@ describe('streaming', () => {
     }
   });
 
+  it('answers 502 storage_unavailable when storage sends something that is not HTTP', async () => {
+    const garbage = net.createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
+    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
+    const app = await buildApp(
+      loadMediaConfig({
+        ...h.env,
+        S3_ENDPOINT: `http://127.0.0.1:${(garbage.address() as AddressInfo).port}`,
+        S3_MAX_ATTEMPTS: '1',
+      }),
+      { logger: false },
+    );
+    try {
+      const token = await h.mediaToken(KEY);
+      const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
+      expect([res.statusCode, res.json().error]).toEqual([502, 'storage_unavailable']);
+    } finally {
+      await app.close();
+      garbage.close();
+    }
+  });
+
   it('streams without ever loading the AWS SDK (kept for listing and uploads)', () => {
     expect(h.app.storage.sdkLoaded).toBe(false);
   });
