@@ -6,7 +6,7 @@
  *
  * The signing key depends only on the day, so it is derived once a day, not per request.
  */
-import { createHash, createHmac } from 'node:crypto';
+import { createHmac, hash } from 'node:crypto';
 
 export interface SigV4Credentials {
   accessKeyId: string;
@@ -32,6 +32,19 @@ function amzDates(now: Date): { amzDate: string; day: string } {
     .replace(/[-:]/g, '')
     .replace(/\.\d{3}/, '');
   return { amzDate, day: amzDate.slice(0, 8) };
+}
+
+/** The same, computed once per second for the current time (every object read signs with it). */
+let currentSecond = -1;
+let currentDates = amzDates(new Date(0));
+function currentAmzDates(): { amzDate: string; day: string } {
+  const now = Date.now();
+  const second = Math.floor(now / 1000);
+  if (second !== currentSecond) {
+    currentDates = amzDates(new Date(now));
+    currentSecond = second;
+  }
+  return currentDates;
 }
 
 export class SigV4Signer {
@@ -72,7 +85,7 @@ export class SigV4Signer {
     payloadHash?: string;
     now?: Date;
   }): Record<string, string> {
-    const { amzDate, day } = amzDates(request.now ?? new Date());
+    const { amzDate, day } = request.now ? amzDates(request.now) : currentAmzDates();
     const payloadHash = request.payloadHash ?? UNSIGNED_PAYLOAD;
     const headers: Record<string, string> = {
       ...request.headers,
@@ -88,7 +101,7 @@ export class SigV4Signer {
     const signedHeaders = names.join(';');
     const canonicalRequest = `${request.method}\n${request.path}\n${request.query ?? ''}\n${canonicalHeaders}\n${signedHeaders}\n${payloadHash}`;
     const scope = `${day}/${this.#region}/${this.#service}/aws4_request`;
-    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${createHash('sha256').update(canonicalRequest).digest('hex')}`;
+    const stringToSign = `AWS4-HMAC-SHA256\n${amzDate}\n${scope}\n${hash('sha256', canonicalRequest, 'hex')}`;
     const signature = createHmac('sha256', this.#signingKey(day)).update(stringToSign).digest('hex');
     headers.authorization = `AWS4-HMAC-SHA256 Credential=${this.#credentials.accessKeyId}/${scope}, SignedHeaders=${signedHeaders}, Signature=${signature}`;
     return headers;
