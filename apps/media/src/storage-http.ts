@@ -134,6 +134,7 @@ class ChunkedDecoder {
   #state: 'size' | 'data' | 'data-end' | 'trailer' = 'size';
   #line = '';
   #left = 0;
+  #trailerBytes = 0;
   done = false;
 
   /** Emits the data in [start, end); returns where the coding ended, or `end`. Throws on bad framing. */
@@ -167,6 +168,8 @@ class ChunkedDecoder {
         this.#state = this.#left === 0 ? 'trailer' : 'data';
       } else if (line === '') {
         this.done = true;
+      } else if ((this.#trailerBytes += line.length) > HEAD_LIMIT) {
+        throw new Error('trailers too large');
       }
     }
     return i;

@@ -155,6 +155,23 @@ describe('storage HTTP client', () => {
     expect(server.connections.length).toBe(1); // the terminating chunk ends the answer: kept alive
   });
 
+  it('refuses chunk lines and trailers past their limits', async () => {
+    const answers = [
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1;${'x'.repeat(2000)}\r\na\r\n0\r\n\r\n`,
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n1\r\na\r\n0\r\n${'x-t: 1\r\n'.repeat(4000)}\r\n`,
+    ];
+    const server = await rawServer((socket, _head, index) => socket.write(answers[index] ?? ''));
+    const p = pool(server.port);
+    for (let i = 0; i < answers.length; i++) {
+      const out = await get(p);
+      const error = await text(out).catch((e: unknown) => e);
+      expect([error instanceof StorageRequestError, (error as StorageRequestError).code]).toEqual([
+        true,
+        'EPROTO',
+      ]);
+    }
+  });
+
   it('reads a body without framing until the connection closes, and does not reuse it', async () => {
     const server = await rawServer((socket) => {
       socket.write('HTTP/1.1 200 OK\r\n\r\nuntil ');
