@@ -536,7 +536,7 @@ machine's speed moves by ±30 % between runs of the same thing, so compare rows 
   floor ${single['node-pooled'] ? median(singleCpu['node-pooled']).toFixed(2) : '–'}): the 256 KiB buffers mean a quarter of the reads, writes and callbacks per byte of 64 KiB ones.
   Every proxy still loses to "straight": each byte is copied once more, by a process sharing the 2 cores with curl
   and RGW (RGW itself spends ~0.8 CPU s per GiB), and which of the three processes waits for a core moves each round
-  (media ÷ straight was 0.77–0.91 over three runs with these buffers on 2026-12-01, nginx ÷ straight 0.81–0.92).
+  (media ÷ straight was 0.77–0.91 over four runs with these buffers on 2026-12-01, nginx ÷ straight 0.80–0.92).
 - ${STREAMS} streams: media's buffers are at most 8 MiB of large ones plus four 64 KiB ones per further stream
   (~${(8 + ((STREAMS * 4 - 32) * 64) / 1024).toFixed(0)} MiB here); the rest of its peak is its ~78 MB idle (Fastify with ajv and pino, jose; RSS includes the
   node binary) and per-connection state. The bare Node pass-through, which allocates a buffer per read, peaks at
@@ -547,8 +547,9 @@ machine's speed moves by ±30 % between runs of the same thing, so compare rows 
   (client, proxy, RGW with its threads) on 2 cores, plus RGW's own stalls that hit "straight" and the proxies
   alike; a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms at p99 in this run, nginx ${nginx ? (pct(latencies.nginx, 99) - pct(latencies.straight, 99)).toFixed(2) : '–'} ms. Media's young-generation
   collections (1.3–3 ms each, about one a second under this load, ~30 per 3000 requests) land right at the p99;
-  \`--min-semi-space-size=16\` cut them to 12 per 3000 but gave no better p99 in a bench run and 20 MB more RSS, so
-  it is not set. Finding the end of storage's head in the bytes instead of in a string of the whole first read
+  \`--min-semi-space-size=16\` cut them to 12 per 3000 but gave no better p99 (7.27 against 7.12 ms, two media
+  processes interleaved in one run; two identical ones differ by ~1 ms at p99 over 3000 requests) and up to 20 MB
+  more RSS, so it is not set. Finding the end of storage's head in the bytes instead of in a string of the whole first read
   (up to 256 KiB) took ~6 KB of garbage per request away.
 - The AWS SDK's \`GetObject\` cost 1.1–1.3 ms more at p50 and ~2 ms more at p99 than a signed \`http.get\` of the
   same range (2026-11-29, one process, 1000 interleaved requests to RGW), which is why object reads left the SDK.
