@@ -581,8 +581,9 @@ class Connection {
     this.socket.on('error', (error: NodeJS.ErrnoException) => {
       this.#fail(new StorageRequestError(`storage connection failed: ${error.message}`, error.code));
     });
+    // Only a clean end (FIN) completes a body framed by the connection's end; a close without one breaks it.
     this.socket.on('end', () => this.#fail(new StorageRequestError(EOF_MESSAGE, 'EOF'), true));
-    this.socket.on('close', () => this.#fail(new StorageRequestError(EOF_MESSAGE, 'EOF'), true));
+    this.socket.on('close', () => this.#fail(new StorageRequestError(EOF_MESSAGE, 'EOF')));
     this.socket.on('timeout', () => {
       if (this.#idle) this.destroy();
       else this.#fail(new StorageRequestError('the storage connection went silent', 'ETIMEDOUT'));
@@ -677,6 +678,11 @@ class Connection {
 
   destroy(): void {
     if (this.#closed) return;
+    if (this.#exchange) {
+      // Closed from outside (the pool shuts down) mid-answer: that answer fails, it does not end early.
+      this.#fail(new StorageRequestError('the storage connection was closed', 'ECLOSED'));
+      return;
+    }
     this.#closed = true;
     clearTimeout(this.#connectTimer);
     this.socket.destroy(); // no read into any buffer after this (libuv delivers nothing after a close)

@@ -183,6 +183,20 @@ describe('storage HTTP client', () => {
     expect(server.connections.length).toBe(2);
   });
 
+  it('fails, never ends early, a body read until close when the pool shuts down under it', async () => {
+    const server = await rawServer((socket) => socket.write('HTTP/1.1 200 OK\r\n\r\npartial'));
+    const p = pool(server.port);
+    const out = await get(p);
+    const outcome = new Promise<string>((resolve) => {
+      out.body.on('data', () => {});
+      out.body.once('end', () => resolve('end'));
+      out.body.once('error', (error) => resolve((error as StorageRequestError).code ?? 'error'));
+    });
+    await new Promise((r) => setTimeout(r, 20));
+    p.destroy();
+    expect(await outcome).toBe('ECLOSED');
+  });
+
   it('closes a connection after "Connection: close", HTTP/1.0, bytes beyond the answer, or two framings', async () => {
     const answers = [
       'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na',
