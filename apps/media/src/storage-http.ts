@@ -70,12 +70,19 @@ const INVALID_PATH = /[^\x21-\x7e]/;
 const spareLarge: Buffer[] = [];
 const spareSmall: Buffer[] = [];
 let largeBuffers = 0;
+// A large buffer that is never given back (a write that never called back) is collected as garbage; its place
+// in the budget comes back with it.
+const lostLargeBuffers = new FinalizationRegistry<undefined>(() => {
+  largeBuffers -= 1;
+});
 function takeBuffer(): Buffer {
   const large = spareLarge.pop();
   if (large) return large;
   if (largeBuffers < LARGE_BUFFERS_MAX) {
     largeBuffers += 1;
-    return Buffer.allocUnsafeSlow(LARGE_BUFFER);
+    const buffer = Buffer.allocUnsafeSlow(LARGE_BUFFER);
+    lostLargeBuffers.register(buffer, undefined);
+    return buffer;
   }
   return spareSmall.pop() ?? Buffer.allocUnsafeSlow(SMALL_BUFFER);
 }
@@ -254,8 +261,16 @@ export class StorageBody extends Readable {
     if (to > from) {
       this.#left -= to - from;
       if (this.#mode === 'direct') {
+        const dest = this.#dest as Writable & { socket?: { destroyed?: boolean; writable?: boolean } | null };
+        if (dest.destroyed || dest.socket?.destroyed || dest.socket?.writable === false) {
+          // The client is gone. Node's response drops a write to a closed socket, and keeps one to a socket
+          // that can no longer be written, without ever calling it back: the buffer would never come back
+          // (the FinalizationRegistry above is only the safety net). Stop reading for it instead.
+          this.destroy();
+          return false;
+        }
         hold();
-        (this.#dest as Writable).write(buffer.subarray(from, to), release);
+        dest.write(buffer.subarray(from, to), release);
       } else if (!this.push(Buffer.from(buffer.subarray(from, to)))) {
         this.#exchange?.pauseForReader();
       }

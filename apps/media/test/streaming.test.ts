@@ -4,6 +4,7 @@ import * as net from 'node:net';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { buildApp } from '../src/app.js';
 import { loadMediaConfig } from '../src/config.js';
+import { spareBufferCounts } from '../src/storage-http.js';
 import { patternBytes, useMedia } from './support.js';
 
 // No clock tolerance here, so a 2-second token really is expired 2 seconds later.
@@ -68,6 +69,10 @@ describe('streaming', () => {
     }
     // Every abandoned read was cut at storage: no socket is still busy pulling a body nobody reads.
     expect(await waitFor(() => activeStorageSockets() === 0, 5000)).toBe(true);
+    // …and every large read buffer came back (an idle connection keeps the one its socket reads into), so
+    // clients that leave do not use up the buffers that make a single stream fast.
+    const largeOut = () => spareBufferCounts().largeAllocated - spareBufferCounts().large;
+    expect(await waitFor(() => largeOut() <= h.app.storage.store.connections().idle, 2000)).toBe(true);
     globalThis.gc?.();
     const after = process.memoryUsage();
     // 100 × 24 MiB would be 2.4 GB if bodies were buffered; streaming keeps the growth to buffers in flight.
