@@ -175,8 +175,9 @@ class ChunkedDecoder {
         this.#state = this.#left === 0 ? 'trailer' : 'data';
       } else if (line === '') {
         this.done = true;
-      } else if ((this.#trailerBytes += line.length) > HEAD_LIMIT) {
-        throw new Error('trailers too large');
+      } else {
+        this.#trailerBytes += line.length;
+        if (this.#trailerBytes > HEAD_LIMIT) throw new Error('trailers too large');
       }
     }
     return i;
