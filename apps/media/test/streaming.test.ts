@@ -116,50 +116,55 @@ describe('streaming', () => {
     expect(again.status).toBe(401);
   });
 
-  it('answers 503 storage_unavailable in bounded time when storage accepts connections but never answers', async () => {
-    const silent = net.createServer(() => {});
-    await new Promise<void>((r) => silent.listen(0, '127.0.0.1', r));
+  /** Runs `check` against a second app whose storage is a raw TCP server behaving as `onConnection` says. */
+  async function againstStorage(
+    onConnection: (socket: net.Socket) => void,
+    env: Record<string, string>,
+    check: (app: Awaited<ReturnType<typeof buildApp>>) => Promise<void>,
+  ): Promise<void> {
+    const storage = net.createServer(onConnection);
+    await new Promise<void>((r) => storage.listen(0, '127.0.0.1', r));
     const app = await buildApp(
       loadMediaConfig({
         ...h.env,
-        S3_ENDPOINT: `http://127.0.0.1:${(silent.address() as AddressInfo).port}`,
-        S3_REQUEST_TIMEOUT_MS: '300',
-        S3_MAX_ATTEMPTS: '2',
+        S3_ENDPOINT: `http://127.0.0.1:${(storage.address() as AddressInfo).port}`,
+        ...env,
       }),
       { logger: false },
     );
     try {
-      const token = await h.mediaToken(KEY);
-      const started = Date.now();
-      const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
-      expect(res.statusCode).toBe(503);
-      expect(res.json().error).toBe('storage_unavailable');
-      expect(Date.now() - started).toBeLessThan(2 * 300 + 700);
+      await check(app);
     } finally {
       await app.close();
-      silent.close();
+      storage.close();
     }
+  }
+
+  it('answers 503 storage_unavailable in bounded time when storage accepts connections but never answers', async () => {
+    await againstStorage(
+      () => {},
+      { S3_REQUEST_TIMEOUT_MS: '300', S3_MAX_ATTEMPTS: '2' },
+      async (app) => {
+        const token = await h.mediaToken(KEY);
+        const started = Date.now();
+        const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
+        expect(res.statusCode).toBe(503);
+        expect(res.json().error).toBe('storage_unavailable');
+        expect(Date.now() - started).toBeLessThan(2 * 300 + 700);
+      },
+    );
   });
 
   it('answers 502 storage_unavailable when storage sends something that is not HTTP', async () => {
-    const garbage = net.createServer((socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'));
-    await new Promise<void>((r) => garbage.listen(0, '127.0.0.1', r));
-    const app = await buildApp(
-      loadMediaConfig({
-        ...h.env,
-        S3_ENDPOINT: `http://127.0.0.1:${(garbage.address() as AddressInfo).port}`,
-        S3_MAX_ATTEMPTS: '1',
-      }),
-      { logger: false },
+    await againstStorage(
+      (socket) => socket.end('SSH-2.0-OpenSSH_9.2\r\n\r\n'),
+      { S3_MAX_ATTEMPTS: '1' },
+      async (app) => {
+        const token = await h.mediaToken(KEY);
+        const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
+        expect([res.statusCode, res.json().error]).toEqual([502, 'storage_unavailable']);
+      },
     );
-    try {
-      const token = await h.mediaToken(KEY);
-      const res = await app.inject({ url: `/v1/objects/${KEY}?token=${token}` });
-      expect([res.statusCode, res.json().error]).toEqual([502, 'storage_unavailable']);
-    } finally {
-      await app.close();
-      garbage.close();
-    }
   });
 
   it('streams without ever loading the AWS SDK (kept for listing and uploads)', () => {
