@@ -1,9 +1,9 @@
 /**
  * Media's data path to S3: signed `GET`/`HEAD Object` (and `HEAD Bucket` for readiness) as plain HTTP/1.1
- * requests on media's own keep-alive pool (`storage-http.ts`), the body handed over in pooled read buffers. The same requests the
- * AWS SDK sends (SigV4, path-style or virtual-hosted addressing), without the SDK's per-request middleware,
- * which costs ~1 ms of CPU per read here (README, design notes: media). Uploads and listing, which are rare
- * and need multipart and XML, still go through the SDK.
+ * requests on media's own keep-alive pool (`storage-http.ts`), the body handed over in pooled read buffers.
+ * The same requests the AWS SDK sends (SigV4, path-style or virtual-hosted addressing), without the SDK's
+ * per-request middleware, which costs ~1 ms of CPU per read here (README, design notes: media). Uploads and
+ * listing, which are rare and need multipart and XML, still go through the SDK.
  *
  * Failures are typed: `StorageResponseError` when storage answered with an error status (its S3 error code
  * read from the small XML body), `StorageRequestError` when it did not answer in time or the connection

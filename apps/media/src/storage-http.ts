@@ -14,7 +14,7 @@
  *
  * Memory safety of the reuse: a buffer is read into again only after every write of it has called back,
  * which Node does once the kernel has the bytes (or the write was dropped). If a write never calls back,
- * its buffer is simply never reused.
+ * its buffer is simply never reused (and nothing is written to a client that is gone: see `deliver`).
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import * as net from 'node:net';
@@ -258,7 +258,7 @@ export class StorageBody extends Readable {
       this.#skip -= n;
       from += n;
     }
-    const to = Math.min(end, from + Math.min(this.#left, end - from));
+    const to = from + Math.min(this.#left, end - from);
     if (to > from) {
       this.#left -= to - from;
       if (this.#mode === 'direct') {

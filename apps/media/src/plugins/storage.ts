@@ -30,7 +30,7 @@ export interface Storage {
   store: ObjectStore;
   bucket: string;
   metadata: ObjectMetadataCache;
-  /** The SDK client (same pool, same timeouts), created on first use. */
+  /** The SDK client (its own agent of the same size, same timeouts), created on first use. */
   sdk(): Promise<StorageSdk>;
   /** True if the SDK has been loaded (tests prove streaming never loads it). */
   readonly sdkLoaded: boolean;
