@@ -5,7 +5,7 @@
 # code `pnpm start` runs) and ensure-bucket.mjs (production: the bucket only, never demo data).
 # Stages as in gateway.Dockerfile: prune → build (fetch, offline install, tsc, deploy --prod) → runtime.
 
-FROM node:20.20.2-bookworm-slim AS base
+FROM node:24.22.3-bookworm-slim AS base
 ENV CI=true TURBO_TELEMETRY_DISABLED=1
 # The versions pinned in the root package.json (packageManager, devDependencies.turbo).
 RUN npm install --global pnpm@12.4.2 turbo@2.11.11 && npm cache clean --force
@@ -25,7 +25,7 @@ COPY tsconfig.base.json ./
 RUN turbo run build --filter=@stagedoor/fixtures
 RUN pnpm --filter @stagedoor/fixtures --prod deploy --offline /prod/bootstrap
 
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 ENV NODE_ENV=production
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \
       /usr/local/bin/yarn /usr/local/bin/yarnpkg /opt/yarn-*

@@ -4,7 +4,7 @@
 # from the pruned lockfile, offline install, tsc, pnpm deploy --prod) → runtime (slim Node, non-root,
 # production dependencies only; no build tools, no npm, no secrets).
 
-FROM node:20.20.2-bookworm-slim AS base
+FROM node:24.22.3-bookworm-slim AS base
 ENV CI=true TURBO_TELEMETRY_DISABLED=1
 # The versions pinned in the root package.json (packageManager, devDependencies.turbo).
 RUN npm install --global pnpm@12.4.2 turbo@2.11.11 && npm cache clean --force
@@ -25,7 +25,7 @@ COPY tsconfig.base.json ./
 RUN turbo run build --filter=@stagedoor/media
 RUN pnpm --filter @stagedoor/media --prod deploy --offline /prod/media
 
-FROM node:20.20.2-bookworm-slim AS runtime
+FROM node:24.22.3-bookworm-slim AS runtime
 ENV NODE_ENV=production PORT=8081 HOST=0.0.0.0
 # The app needs only `node`: drop npm, npx, corepack and yarn from the image.
 RUN rm -rf /usr/local/lib/node_modules /usr/local/bin/npm /usr/local/bin/npx /usr/local/bin/corepack \

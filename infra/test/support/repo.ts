@@ -14,6 +14,7 @@ export const read = (path: string): string => readFileSync(resolve(REPO_ROOT, pa
 export const rootPackage = JSON.parse(read('package.json')) as {
   packageManager: string;
   devDependencies: Record<string, string>;
+  optionalDependencies: Record<string, string>;
 };
 
 /** `KEY=value` lines of an env file (no quotes or expansion: .env.example keeps to plain values). */
