@@ -111,6 +111,11 @@ describe('refusals: 401 invalid_token', () => {
     await expect401(await craft({ claims: { nbf: now() + 60 } }).sign(h.key.privateKey));
   });
 
+  it('a token issued in the future (iat beyond the clock tolerance; the boundary is in token-clock.test.ts)', async () => {
+    const iat = now() + 60;
+    await expect401(await craft({ claims: { iat, exp: iat + 300 } }).sign(h.key.privateKey));
+  });
+
   it('wrong typ, iss or aud', async () => {
     await expect401(await craft({ header: { typ: 'JWT' } }).sign(h.key.privateKey));
     await expect401(await craft({ header: { typ: undefined } }).sign(h.key.privateKey));

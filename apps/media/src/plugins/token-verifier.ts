@@ -70,7 +70,7 @@ function isKeyFetchFailure(error: unknown): boolean {
 export async function verifyAccessToken(
   token: string,
   getKey: JWTVerifyGetKey,
-  options: { issuer: string; clockToleranceSeconds?: number },
+  options: { issuer: string; clockToleranceSeconds?: number; nowSeconds?: () => number },
 ): Promise<VerifiedToken> {
   // Refused before any parsing: a giant token costs nothing but this comparison.
   if (token.length > MAX_TOKEN_BYTES) throw new TokenRejected('the token is too large');
@@ -83,6 +83,11 @@ export async function verifyAccessToken(
   }
   const profile = typeof typ === 'string' ? PROFILES[typ as keyof typeof PROFILES] : undefined;
   if (!profile) throw new TokenRejected('the token has the wrong type');
+  const clockTolerance = Math.min(
+    options.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS,
+    CLOCK_TOLERANCE_SECONDS,
+  );
+  const now = options.nowSeconds?.() ?? Date.now() / 1000;
   let payload: Record<string, unknown>;
   try {
     ({ payload } = await jwtVerify(token, getKey, {
@@ -90,10 +95,8 @@ export async function verifyAccessToken(
       typ: typ as string,
       issuer: options.issuer,
       audience: MEDIA_AUDIENCE,
-      clockTolerance: Math.min(
-        options.clockToleranceSeconds ?? CLOCK_TOLERANCE_SECONDS,
-        CLOCK_TOLERANCE_SECONDS,
-      ),
+      clockTolerance,
+      currentDate: new Date(now * 1000),
       requiredClaims: ['iss', 'aud', 'sub', 'iat', 'exp', 'jti'],
     }));
   } catch (error) {
@@ -113,6 +116,9 @@ export async function verifyAccessToken(
   }
   const iat = payload.iat as number;
   const exp = payload.exp as number;
+  // jose checks `iat` only against a maximum age: a token issued in the future (a skewed or forged clock)
+  // would otherwise live longer than its lifetime says (RFC 7519 §4.1.6; same tolerance as exp and nbf).
+  if (iat > now + clockTolerance) throw new TokenRejected(`the token's "iat" claim is in the future`);
   // A token living longer than its profile allows was not minted by our gateway's rules.
   if (exp - iat > profile.maxTtl) throw new TokenRejected('the token lifetime is too long');
   if (profile.profile === 'media') {
@@ -186,7 +192,11 @@ export function createTokenVerifier(
   config: MediaConfig,
   options: { nowSeconds?: () => number } = {},
 ): TokenVerifier {
-  const verifyOptions = { issuer: config.issuer, clockToleranceSeconds: config.clockToleranceSeconds };
+  const verifyOptions = {
+    issuer: config.issuer,
+    clockToleranceSeconds: config.clockToleranceSeconds,
+    nowSeconds: options.nowSeconds,
+  };
   const keys = 'file' in config.jwks ? fileKeySet(config.jwks.file) : remoteKeySet(config, config.jwks.url);
   const cache = new VerifiedTokenCache(config.tokenCacheEntries, options.nowSeconds);
   return {
