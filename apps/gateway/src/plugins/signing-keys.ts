@@ -97,6 +97,8 @@ export interface SigningKeysOptions {
   maxTokenLifetimeSeconds: number;
 }
 
+/** DER of a PKCS #8 Ed25519 private key up to its 32-byte seed (RFC 8410 §7). */
+const ED25519_PKCS8_PREFIX = Buffer.from('302e020100300506032b657004220420', 'hex');
 const B64URL_32_BYTES = /^[A-Za-z0-9_-]{43}$/;
 const KID = /^[\x21-\x7e]{1,128}$/;
 
@@ -140,17 +142,14 @@ export function parseSigningKeySet(text: string, where: string): LoadedKey[] {
       else retiredAt = Math.floor(ms / 1000);
     }
     if (problems.length > before) return;
-    let privateKey: KeyObject;
-    try {
-      privateKey = createPrivateKey({
-        key: { kty: 'OKP', crv: 'Ed25519', x: jwk.x as string, d: jwk.d as string },
-        format: 'jwk',
-      });
-    } catch {
-      problems.push(`${name} is not a usable Ed25519 private key`);
-      return;
-    }
-    // A "d" pasted next to the wrong "x" would sign tokens that no published key verifies.
+    // The key is built from "d" alone (PKCS #8 around the 32-byte seed), so that a "d" pasted next to the
+    // wrong "x" is named as such on every Node.js: Node 24's JWK import refuses the pair itself, Node 20's
+    // accepted it. Such a key would sign tokens that no published key verifies.
+    const privateKey = createPrivateKey({
+      key: Buffer.concat([ED25519_PKCS8_PREFIX, Buffer.from(jwk.d as string, 'base64url')]),
+      format: 'der',
+      type: 'pkcs8',
+    });
     const derivedX = createPublicKey(privateKey).export({ format: 'jwk' }).x;
     if (derivedX === undefined || derivedX !== jwk.x) {
       problems.push(`${name}: "x" is not the public half of "d"`);
