@@ -17,6 +17,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** A pino-compatible logger instance (tests capture log lines with it). */
   loggerInstance?: FastifyServerOptions['loggerInstance'];
+  /** The server's clock in ms since the epoch (HTTP preconditions, Cache-Control); tests inject one. */
+  now?: () => number;
 }
 
 export function loggerOptions(config: { logLevel: string }): FastifyServerOptions['logger'] {
@@ -72,7 +74,7 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
       { name: 'verification keys', check: () => whenTrue(app.tokenVerifier.keysReachable()) },
     ]),
   );
-  await app.register(objectRoutes);
+  await app.register(objectRoutes, { now: options.now ?? Date.now });
   await app.register(catalogRoutes);
   await app.register(uploadRoutes, { config });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

@@ -12,6 +12,11 @@ export const RangeNotSatisfiable = createError(
   'the requested range is not satisfiable',
   416,
 );
+export const PreconditionFailed = createError(
+  ErrorCode.preconditionFailed,
+  'a precondition of the request does not hold for the object',
+  412,
+);
 export const LengthRequired = createError(
   ErrorCode.lengthRequired,
   'send Content-Length or a chunked body',

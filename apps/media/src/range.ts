@@ -1,7 +1,7 @@
 /**
- * `Range` and conditional request headers per RFC 9110 (§14, §13), parsed by media itself: S3-compatible
- * stores disagree on ranges (s3rver answers `bytes=-N` with the first N+1 bytes and `bytes=0-0` with the
- * whole object), so storage only ever sees absolute ranges that media computed.
+ * The `Range` header per RFC 9110 §14, parsed by media itself (the conditionals are in preconditions.ts):
+ * S3-compatible stores disagree on ranges (s3rver answers `bytes=-N` with the first N+1 bytes and
+ * `bytes=0-0` with the whole object), so storage only ever sees absolute ranges that media computed.
  */
 
 /** One byte range as the client asked for it. `end` is inclusive and may lie past the object's end. */
@@ -55,64 +55,4 @@ export function resolveRange(range: ByteRange, size: number): { start: number; e
   }
   if (range.start >= size) return null;
   return { start: range.start, end: Math.min(range.end ?? size - 1, size - 1) };
-}
-
-/** An entity tag list from If-None-Match / If-Match, or `*`. */
-export type EntityTagList = '*' | string[];
-
-export function parseEntityTagList(value: string | string[] | undefined): EntityTagList | undefined {
-  const joined = Array.isArray(value) ? value.join(',') : value;
-  if (joined === undefined || joined.trim() === '') return undefined;
-  if (joined.trim() === '*') return '*';
-  const tags = joined.match(/(?:W\/)?"[^"]*"/g);
-  return tags ?? undefined;
-}
-
-function opaque(tag: string): string {
-  return tag.startsWith('W/') ? tag.slice(2) : tag;
-}
-
-/** Quotes an ETag from storage if the store left the quotes off. */
-export function normalizeEtag(etag: string | undefined): string | undefined {
-  if (etag === undefined || etag === '') return undefined;
-  return /^(W\/)?".*"$/.test(etag) ? etag : `"${etag}"`;
-}
-
-/** If-None-Match uses the weak comparison (RFC 9110 §13.1.2). */
-export function noneMatchHits(list: EntityTagList, etag: string | undefined): boolean {
-  if (list === '*') return true;
-  if (etag === undefined) return false;
-  return list.some((tag) => opaque(tag) === opaque(etag));
-}
-
-/** An HTTP date, or undefined if the value is not one. */
-export function parseHttpDate(value: string | string[] | undefined): Date | undefined {
-  if (typeof value !== 'string') return undefined;
-  const ms = Date.parse(value);
-  return Number.isNaN(ms) ? undefined : new Date(ms);
-}
-
-/** If-Modified-Since: true when the object has not changed since the date (second precision). */
-export function notModifiedSince(lastModified: Date | undefined, since: Date): boolean {
-  if (!lastModified) return false;
-  return Math.floor(lastModified.getTime() / 1000) <= Math.floor(since.getTime() / 1000);
-}
-
-/**
- * If-Range (RFC 9110 §13.1.5): the range applies only when the validator still matches, by the strong
- * comparison for an entity tag (a weak tag never matches) or an exact Last-Modified for a date.
- */
-export function ifRangeMatches(
-  value: string,
-  current: { etag: string | undefined; lastModified: Date | undefined },
-): boolean {
-  const trimmed = value.trim();
-  if (trimmed.startsWith('"') || trimmed.startsWith('W/')) {
-    return !trimmed.startsWith('W/') && current.etag !== undefined && !current.etag.startsWith('W/')
-      ? trimmed === current.etag
-      : false;
-  }
-  const date = parseHttpDate(trimmed);
-  if (!date || !current.lastModified) return false;
-  return Math.floor(current.lastModified.getTime() / 1000) === Math.floor(date.getTime() / 1000);
 }

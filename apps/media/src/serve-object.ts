@@ -1,25 +1,25 @@
 /**
- * Answering GET and HEAD for one object (CONTRACT.md, Media): conditionals, one byte range, and a body
+ * Answering GET and HEAD for one object (CONTRACT.md, Media): preconditions (judged in preconditions.ts),
+ * one byte range, and a body
  * streamed from storage to the client with backpressure. Storage only ever gets an absolute range; what it
  * answers is checked, and if a store ignored or stretched the range, media cuts the exact bytes itself.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';
-import { NotFound, RangeNotSatisfiable, StorageBadGateway } from './errors.js';
+import { NotFound, PreconditionFailed, RangeNotSatisfiable, StorageBadGateway } from './errors.js';
 import type { ObjectMetadata } from './object-metadata-cache.js';
 import type { StoreResponse } from './object-store.js';
 import {
-  type ByteRange,
-  type EntityTagList,
-  ifRangeMatches,
-  noneMatchHits,
+  conditionalsForStorage,
+  evaluatePreconditions,
   normalizeEtag,
-  notModifiedSince,
-  parseEntityTagList,
+  type PreconditionOutcome,
   parseHttpDate,
-  parseRangeHeader,
-  resolveRange,
-} from './range.js';
+  type RequestPreconditions,
+  readPreconditions,
+  type Validators,
+} from './preconditions.js';
+import { type ByteRange, parseRangeHeader, resolveRange } from './range.js';
 import { describeStorageError, isAbort, isNoSuchKey, toStorageHttpError } from './storage-errors.js';
 import { StorageResponseError } from './storage-http.js';
 
@@ -30,11 +30,13 @@ interface Representation {
   size: number;
 }
 
-interface Conditionals {
-  noneMatch: EntityTagList | undefined;
-  /** Ignored when If-None-Match is present (RFC 9110 §13.1.3). */
-  modifiedSince: Date | undefined;
-  ifRange: string | undefined;
+/** What one request needs besides the request itself: the object, the token's expiry, the clock. */
+interface ServeContext {
+  key: string;
+  expiresAt: number;
+  /** The server's clock in ms since the epoch (If-Modified-Since, Cache-Control); tests inject one. */
+  now: () => number;
+  signal: AbortSignal;
 }
 
 /** Status media logs for a request whose client left before the answer (nginx's convention). */
@@ -42,49 +44,32 @@ const CLIENT_CLOSED_REQUEST = 499;
 /** Attempts when the object changes between the size lookup and the read, or If-Range says start over. */
 const MAX_READ_ATTEMPTS = 3;
 
-function readConditionals(request: FastifyRequest): Conditionals {
-  const noneMatch = parseEntityTagList(request.headers['if-none-match']);
-  const ifRange = request.headers['if-range'];
-  return {
-    noneMatch,
-    modifiedSince: noneMatch === undefined ? parseHttpDate(request.headers['if-modified-since']) : undefined,
-    ifRange: typeof ifRange === 'string' ? ifRange : undefined,
-  };
+function judge(
+  pre: RequestPreconditions,
+  current: Validators,
+  range: ByteRange | undefined,
+  ctx: ServeContext,
+): PreconditionOutcome {
+  return evaluatePreconditions(pre, current, {
+    now: new Date(ctx.now()),
+    rangeRequested: range !== undefined,
+  });
 }
 
-function isNotModified(
-  cond: Conditionals,
-  etag: string | undefined,
-  lastModified: Date | undefined,
-): boolean {
-  if (cond.noneMatch !== undefined) return noneMatchHits(cond.noneMatch, etag);
-  return cond.modifiedSince !== undefined && notModifiedSince(lastModified, cond.modifiedSince);
-}
-
-function cacheControl(expiresAt: number): string {
+function cacheControl(ctx: ServeContext): string {
   // A cached copy must not outlive the token that fetched it.
-  return `private, max-age=${Math.max(0, expiresAt - Math.floor(Date.now() / 1000))}`;
+  return `private, max-age=${Math.max(0, ctx.expiresAt - Math.floor(ctx.now() / 1000))}`;
 }
 
-function validatorHeaders(
-  reply: FastifyReply,
-  etag: string | undefined,
-  lastModified: Date | undefined,
-  expiresAt: number,
-) {
+function validatorHeaders(reply: FastifyReply, current: Validators, ctx: ServeContext) {
   reply.header('accept-ranges', 'bytes');
-  reply.header('cache-control', cacheControl(expiresAt));
-  if (etag) reply.header('etag', etag);
-  if (lastModified) reply.header('last-modified', lastModified.toUTCString());
+  reply.header('cache-control', cacheControl(ctx));
+  if (current.etag) reply.header('etag', current.etag);
+  if (current.lastModified) reply.header('last-modified', current.lastModified.toUTCString());
 }
 
-function notModified(
-  reply: FastifyReply,
-  etag: string | undefined,
-  lastModified: Date | undefined,
-  expiresAt: number,
-) {
-  validatorHeaders(reply, etag, lastModified, expiresAt);
+function notModified(reply: FastifyReply, current: Validators, ctx: ServeContext) {
+  validatorHeaders(reply, current, ctx);
   return reply.code(304).send();
 }
 
@@ -142,29 +127,38 @@ function storageFailure(request: FastifyRequest, error: unknown): unknown {
   return toStorageHttpError(error);
 }
 
-function objectHeaders(reply: FastifyReply, rep: Omit<Representation, 'size'>, expiresAt: number) {
-  validatorHeaders(reply, rep.etag, rep.lastModified, expiresAt);
-  reply.header('content-type', rep.contentType ?? 'application/octet-stream');
-  // Objects are served as data, never as documents of media's origin.
-  reply.header('x-content-type-options', 'nosniff');
-  reply.header('content-security-policy', "default-src 'none'; sandbox");
+/**
+ * Objects are served as data, never as documents of media's origin: `nosniff` keeps the browser to the
+ * declared type, and every type but audio and video is sandboxed with nothing allowed. An audio or video
+ * object opened in a tab becomes the browser's own media document (a `<video>` element playing the URL);
+ * `sandbox` would stop it from playing, so those get `media-src 'self'` instead, which lets that element
+ * load the object and nothing else (no script, no frame, no style).
+ */
+export function contentSecurityPolicy(contentType: string): string {
+  const essence = contentType.split(';', 1)[0]?.trim().toLowerCase() ?? '';
+  return /^(audio|video)\/[^\s/]+$/.test(essence)
+    ? "default-src 'none'; media-src 'self'"
+    : "default-src 'none'; sandbox";
 }
 
-async function serveHead(
-  request: FastifyRequest,
-  reply: FastifyReply,
-  key: string,
-  expiresAt: number,
-  signal: AbortSignal,
-) {
-  const cond = readConditionals(request);
-  const rep = await headObject(request, key, signal);
-  if (isNotModified(cond, rep.etag, rep.lastModified))
-    return notModified(reply, rep.etag, rep.lastModified, expiresAt);
+function objectHeaders(reply: FastifyReply, rep: Omit<Representation, 'size'>, ctx: ServeContext) {
+  validatorHeaders(reply, rep, ctx);
+  const contentType = rep.contentType ?? 'application/octet-stream';
+  reply.header('content-type', contentType);
+  reply.header('x-content-type-options', 'nosniff');
+  reply.header('content-security-policy', contentSecurityPolicy(contentType));
+}
+
+async function serveHead(request: FastifyRequest, reply: FastifyReply, ctx: ServeContext) {
+  const pre = readPreconditions(request.headers);
+  const rep = await headObject(request, ctx.key, ctx.signal);
   const range = parseRangeHeader(request.headers.range);
-  const applies = range !== undefined && (cond.ifRange === undefined || ifRangeMatches(cond.ifRange, rep));
-  objectHeaders(reply, rep, expiresAt);
-  if (!applies) return reply.code(200).header('content-length', String(rep.size)).send();
+  const outcome = judge(pre, rep, range, ctx);
+  if (outcome === 'precondition-failed') throw new PreconditionFailed();
+  if (outcome === 'not-modified') return notModified(reply, rep, ctx);
+  objectHeaders(reply, rep, ctx);
+  if (outcome === 'send-whole' || !range)
+    return reply.code(200).header('content-length', String(rep.size)).send();
   const abs = resolveRange(range, rep.size);
   if (!abs) throw unsatisfiable(rep.size);
   return reply
@@ -174,15 +168,28 @@ async function serveHead(
     .send();
 }
 
-async function serveGet(
-  request: FastifyRequest,
+/**
+ * A range that selects nothing. The preconditions still come first (412, 304); a failed If-Range asks for
+ * the whole object instead (undefined); otherwise 416.
+ */
+function answerUnsatisfiable(
   reply: FastifyReply,
-  key: string,
-  expiresAt: number,
-  signal: AbortSignal,
-) {
+  pre: RequestPreconditions,
+  rep: Representation,
+  range: ByteRange,
+  ctx: ServeContext,
+): FastifyReply | undefined {
+  const outcome = judge(pre, rep, range, ctx);
+  if (outcome === 'precondition-failed') throw new PreconditionFailed();
+  if (outcome === 'not-modified') return notModified(reply, rep, ctx);
+  if (outcome === 'send-range') throw unsatisfiable(rep.size);
+  return undefined;
+}
+
+async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: ServeContext) {
+  const { key, signal } = ctx;
   const { store, metadata } = request.server.storage;
-  const cond = readConditionals(request);
+  const pre = readPreconditions(request.headers);
   let range: ByteRange | undefined = parseRangeHeader(request.headers.range);
 
   for (let attempt = 0; attempt < MAX_READ_ATTEMPTS; attempt++) {
@@ -200,41 +207,33 @@ async function serveGet(
           metadata.delete(key);
           continue;
         }
-        const rep = known as Representation;
-        if (isNotModified(cond, rep.etag, rep.lastModified))
-          return notModified(reply, rep.etag, rep.lastModified, expiresAt);
-        throw unsatisfiable(rep.size);
+        const answer = answerUnsatisfiable(reply, pre, known as Representation, range, ctx);
+        if (answer) return answer;
+        range = undefined;
+        continue;
       }
       wanted = abs;
     } else if (range) {
       wanted = { start: range.start, end: range.end };
     }
 
-    // 2. Read. Conditionals go to storage too, so a 304 costs no body; media re-checks them below for
-    //    stores that ignore them.
+    // 2. Read. If-None-Match and If-Modified-Since go to storage too, so a 304 costs no body; media judges
+    //    every precondition again below, for stores that ignore them.
     let out: StoreResponse;
     try {
       out = await store.get(
         key,
-        {
-          range: wanted,
-          ifNoneMatch:
-            cond.noneMatch === undefined
-              ? undefined
-              : cond.noneMatch === '*'
-                ? '*'
-                : cond.noneMatch.join(', '),
-          ifModifiedSince: cond.modifiedSince,
-        },
+        { range: wanted, ...conditionalsForStorage(pre, new Date(ctx.now())) },
         signal,
       );
     } catch (error) {
       if (error instanceof StorageResponseError && error.status === 416 && range) {
         const rep = await headObject(request, key, signal);
         if (resolveRange(range, rep.size)) continue; // it grew meanwhile
-        if (isNotModified(cond, rep.etag, rep.lastModified))
-          return notModified(reply, rep.etag, rep.lastModified, expiresAt);
-        throw unsatisfiable(rep.size);
+        const answer = answerUnsatisfiable(reply, pre, rep, range, ctx);
+        if (answer) return answer;
+        range = undefined;
+        continue;
       }
       throw storageFailure(request, error);
     }
@@ -243,10 +242,12 @@ async function serveGet(
     const etag = normalizeEtag(headerValue(headers, 'etag'));
     const lastModified = parseHttpDate(headerValue(headers, 'last-modified'));
     if (status === 304) {
+      // Storage judged If-None-Match / If-Modified-Since, which it is only sent when nothing before them
+      // in RFC 9110's order is present.
+      const noneMatch = pre.ifNoneMatch;
       const validator =
-        etag ??
-        (Array.isArray(cond.noneMatch) && cond.noneMatch.length === 1 ? cond.noneMatch[0] : undefined);
-      return notModified(reply, validator, lastModified, expiresAt);
+        etag ?? (Array.isArray(noneMatch) && noneMatch.length === 1 ? noneMatch[0] : undefined);
+      return notModified(reply, { etag: validator, lastModified }, ctx);
     }
     const answered = status === 206 ? parseContentRange(headerValue(headers, 'content-range')) : undefined;
     const size = status === 206 ? answered?.size : byteCount(headerValue(headers, 'content-length'));
@@ -261,11 +262,16 @@ async function serveGet(
       metadata.delete(key);
       continue;
     }
-    if (isNotModified(cond, etag, lastModified)) {
+    const outcome = judge(pre, { etag, lastModified }, range, ctx);
+    if (outcome === 'precondition-failed') {
       body.destroy();
-      return notModified(reply, etag, lastModified, expiresAt);
+      throw new PreconditionFailed();
     }
-    if (range && cond.ifRange !== undefined && !ifRangeMatches(cond.ifRange, { etag, lastModified })) {
+    if (outcome === 'not-modified') {
+      body.destroy();
+      return notModified(reply, { etag, lastModified }, ctx);
+    }
+    if (range && outcome === 'send-whole') {
       // RFC 9110 §13.1.5: a validator that no longer matches means "send me the whole new object".
       body.destroy();
       range = undefined;
@@ -274,7 +280,7 @@ async function serveGet(
 
     const rep = { etag, lastModified, contentType: headerValue(headers, 'content-type') };
     if (!wanted) {
-      objectHeaders(reply, rep, expiresAt);
+      objectHeaders(reply, rep, ctx);
       return reply.code(200).header('content-length', String(size)).send(body);
     }
     const abs = resolveRange({ kind: 'from', start: wanted.start, end: wanted.end }, size);
@@ -292,7 +298,7 @@ async function serveGet(
     // A store that answered more than was asked (s3rver): only the asked bytes go out, the rest is not read.
     const stream =
       bodyStart === abs.start && bodyEnd === abs.end ? body : body.window(abs.start - bodyStart, length);
-    objectHeaders(reply, rep, expiresAt);
+    objectHeaders(reply, rep, ctx);
     return reply
       .code(206)
       .header('content-range', `bytes ${abs.start}-${abs.end}/${size}`)
@@ -309,7 +315,7 @@ async function serveGet(
 export async function serveObject(
   request: FastifyRequest,
   reply: FastifyReply,
-  options: { key: string; expiresAt: number },
+  options: { key: string; expiresAt: number; now: () => number },
 ): Promise<FastifyReply> {
   // A client that leaves stops the storage request (and frees its pooled socket) even before the body
   // streams; once streaming, Fastify destroys the body stream, which ends the storage response.
@@ -319,9 +325,10 @@ export async function serveObject(
   };
   reply.raw.once('close', onClose);
   try {
+    const ctx: ServeContext = { ...options, signal: abort.signal };
     return request.method === 'HEAD'
-      ? await serveHead(request, reply, options.key, options.expiresAt, abort.signal)
-      : await serveGet(request, reply, options.key, options.expiresAt, abort.signal);
+      ? await serveHead(request, reply, ctx)
+      : await serveGet(request, reply, ctx);
   } catch (error) {
     if (abort.signal.aborted && isAbort(error)) return reply.code(CLIENT_CLOSED_REQUEST).send();
     throw error;

@@ -1,7 +1,9 @@
 import { describe, expect, it } from 'vitest';
 import { ALLOWED_ORIGIN, patternBytes, useMedia } from './support.js';
 
-const h = useMedia();
+/** Media's clock runs this far ahead of the test's (If-Modified-Since is judged by media's clock). */
+let clockAheadMs = 0;
+const h = useMedia({ now: () => Date.now() + clockAheadMs });
 const SIZE = 10_000;
 const data = patternBytes(SIZE);
 const KEY = 'catalog/song one.wav';
@@ -27,6 +29,49 @@ describe('GET /v1/objects/<key>', () => {
     const maxAge = Number(/^private, max-age=(\d+)$/.exec(String(res.headers['cache-control']))?.[1]);
     expect(maxAge).toBeGreaterThan(290);
     expect(maxAge).toBeLessThanOrEqual(300);
+  });
+
+  it('lets audio and video play in a browser tab, and sandboxes every other type (CSP, nosniff)', async () => {
+    const media = "default-src 'none'; media-src 'self'";
+    const sandboxed = "default-src 'none'; sandbox";
+    const cases: [string, string][] = [
+      ['audio/wav', media],
+      ['audio/mpeg', media],
+      ['Video/MP4; codecs="avc1.42E01E"', media],
+      ['video/webm', media],
+      ['text/html', sandboxed],
+      ['image/svg+xml', sandboxed],
+      ['application/xhtml+xml', sandboxed],
+      ['application/vnd.apple.mpegurl', sandboxed],
+      ['audio', sandboxed],
+      ['audio/', sandboxed],
+      ['audio/x/../../text/html', sandboxed],
+      ['text/html; x=audio/wav', sandboxed],
+    ];
+    for (const [contentType, policy] of cases) {
+      const key = `catalog/csp-${encodeURIComponent(contentType)}`;
+      await h.putObject(key, '<script>alert(1)</script>', contentType);
+      const token = await h.mediaToken(key);
+      for (const [method, range] of [
+        ['GET', undefined],
+        ['GET', 'bytes=0-3'],
+        ['HEAD', undefined],
+      ] as const) {
+        const res = await h.app.inject({
+          method,
+          url: `/v1/objects/${encodeURIComponent(key).replace('%2F', '/')}`,
+          headers: { authorization: `Bearer ${token}`, ...(range ? { range } : {}) },
+        });
+        expect(res.statusCode).toBe(range ? 206 : 200);
+        expect({ contentType, method, range, csp: res.headers['content-security-policy'] }).toEqual({
+          contentType,
+          method,
+          range,
+          csp: policy,
+        });
+        expect(res.headers['x-content-type-options']).toBe('nosniff');
+      }
+    }
   });
 
   it('never lets a cached copy outlive the token', async () => {
@@ -117,6 +162,72 @@ describe('GET /v1/objects/<key>', () => {
     expect(oldDate.rawPayload.length).toBe(SIZE);
     const weak = await get({ range: 'bytes=0-9', 'if-range': `W/${headers.etag}` });
     expect(weak.statusCode).toBe(200);
+  });
+
+  it('answers If-Match that does not match (strong comparison) with 412, before ranges and If-None-Match', async () => {
+    await h.putObject(KEY, data, 'audio/wav');
+    const { headers } = await get();
+    const etag = String(headers.etag);
+    expect((await get({ 'if-match': etag })).statusCode).toBe(200);
+    expect((await get({ 'if-match': `"other", ${etag}` })).statusCode).toBe(200);
+    expect((await get({ 'if-match': '*' })).statusCode).toBe(200);
+    const ranged = await get({ 'if-match': etag, range: 'bytes=0-9' });
+    expect(ranged.statusCode).toBe(206);
+    expect(ranged.rawPayload.equals(data.subarray(0, 10))).toBe(true);
+    const failures: Record<string, string>[] = [
+      { 'if-match': '"other"' },
+      { 'if-match': `W/${etag}` },
+      { 'if-match': '"other"', range: 'bytes=0-9' },
+      { 'if-match': '"other"', range: 'bytes=-10' },
+      { 'if-match': '"other"', range: 'bytes=99999-' },
+      // s3rver would answer this If-None-Match with 304: media must not let storage judge it first.
+      { 'if-match': '"other"', 'if-none-match': etag },
+    ];
+    for (const failing of failures) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const res = await get(failing, method);
+        expect({ failing, method, status: res.statusCode }).toEqual({ failing, method, status: 412 });
+        if (method === 'GET') {
+          expect(res.json()).toMatchObject({ error: 'precondition_failed' });
+          expect(res.headers['content-range']).toBeUndefined();
+        }
+      }
+    }
+  });
+
+  it('answers If-Unmodified-Since earlier than Last-Modified with 412, and ignores it beside If-Match', async () => {
+    await h.putObject(KEY, data, 'audio/wav');
+    const { headers } = await get();
+    const lastModified = new Date(String(headers['last-modified']));
+    const before = new Date(lastModified.getTime() - 1000).toUTCString();
+    expect((await get({ 'if-unmodified-since': lastModified.toUTCString() })).statusCode).toBe(200);
+    for (const method of ['GET', 'HEAD'] as const) {
+      expect((await get({ 'if-unmodified-since': before }, method)).statusCode).toBe(412);
+      expect((await get({ 'if-unmodified-since': before, range: 'bytes=0-1' }, method)).statusCode).toBe(412);
+      const beside = await get({ 'if-unmodified-since': before, 'if-match': String(headers.etag) }, method);
+      expect(beside.statusCode).toBe(200);
+    }
+    const failed = await get({ 'if-unmodified-since': before, 'if-none-match': String(headers.etag) });
+    expect(failed.statusCode).toBe(412);
+    expect(failed.json().error).toBe('precondition_failed');
+  });
+
+  it("ignores an If-Modified-Since later than media's clock, and honours it once the clock has passed it", async () => {
+    await h.putObject(KEY, data, 'audio/wav');
+    const { headers } = await get();
+    const lastModified = new Date(String(headers['last-modified']));
+    const inAnHour = new Date(lastModified.getTime() + 3_600_000).toUTCString();
+    try {
+      for (const method of ['GET', 'HEAD'] as const) {
+        clockAheadMs = 0;
+        const early = await get({ 'if-modified-since': inAnHour }, method);
+        expect(early.statusCode).toBe(200);
+        clockAheadMs = 2 * 3_600_000;
+        expect((await get({ 'if-modified-since': inAnHour }, method)).statusCode).toBe(304);
+      }
+    } finally {
+      clockAheadMs = 0;
+    }
   });
 
   it('answers HEAD like GET without a body, ranges and conditionals included', async () => {

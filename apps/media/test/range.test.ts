@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { ObjectMetadataCache } from '../src/object-metadata-cache.js';
-import { ifRangeMatches, parseEntityTagList, parseRangeHeader, resolveRange } from '../src/range.js';
+import { parseRangeHeader, resolveRange } from '../src/range.js';
 
 describe('parseRangeHeader (RFC 9110 §14)', () => {
   it('parses the three single-range forms', () => {
@@ -36,24 +36,6 @@ describe('parseRangeHeader (RFC 9110 §14)', () => {
     expect(
       resolveRange(parseRangeHeader('bytes=99999999999999999999-') ?? { kind: 'suffix', length: 0 }, 10),
     ).toBeNull();
-  });
-});
-
-describe('validators', () => {
-  it('If-Range uses the strong comparison and exact dates', () => {
-    const current = { etag: '"abc"', lastModified: new Date('2026-01-02T03:04:05Z') };
-    expect(ifRangeMatches('"abc"', current)).toBe(true);
-    expect(ifRangeMatches('W/"abc"', current)).toBe(false);
-    expect(ifRangeMatches('"abd"', current)).toBe(false);
-    expect(ifRangeMatches('Fri, 02 Jan 2026 03:04:05 GMT', current)).toBe(true);
-    expect(ifRangeMatches('Fri, 02 Jan 2026 03:04:06 GMT', current)).toBe(false);
-    expect(ifRangeMatches('not a date', current)).toBe(false);
-  });
-
-  it('parses entity-tag lists', () => {
-    expect(parseEntityTagList('*')).toBe('*');
-    expect(parseEntityTagList('"a", W/"b"')).toEqual(['"a"', 'W/"b"']);
-    expect(parseEntityTagList('garbage')).toBeUndefined();
   });
 });
 

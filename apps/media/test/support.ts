@@ -33,7 +33,12 @@ export function grantOf(grant: MediaGrant | string): MediaGrant {
 }
 
 export function useMedia(
-  options: { env?: Record<string, string>; loggerInstance?: FastifyServerOptions['loggerInstance'] } = {},
+  options: {
+    env?: Record<string, string>;
+    loggerInstance?: FastifyServerOptions['loggerInstance'];
+    /** The app's clock (BuildOptions.now). */
+    now?: () => number;
+  } = {},
 ): MediaHarness {
   const s3 = useS3();
   const harness = { s3 } as MediaHarness;
@@ -48,10 +53,10 @@ export function useMedia(
       ...options.env,
     };
     const config = loadMediaConfig(harness.env);
-    harness.app = await buildApp(
-      config,
-      options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false },
-    );
+    harness.app = await buildApp(config, {
+      ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false }),
+      now: options.now,
+    });
     harness.mediaToken = async (grant, o = {}) =>
       (
         await mintMediaToken({

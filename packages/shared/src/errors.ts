@@ -16,6 +16,7 @@ export const ErrorCode = {
   storageUnavailable: 'storage_unavailable',
   serviceUnavailable: 'service_unavailable',
   rangeNotSatisfiable: 'range_not_satisfiable',
+  preconditionFailed: 'precondition_failed',
   lengthRequired: 'length_required',
   payloadTooLarge: 'payload_too_large',
   methodNotAllowed: 'method_not_allowed',

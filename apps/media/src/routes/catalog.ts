@@ -5,7 +5,7 @@ import type { FastifyInstance } from 'fastify';
 import { authorizeService, verifyRequestToken } from '../authenticate.js';
 import { contentTypeForKey } from '../content-types.js';
 import { InvalidKey, InvalidRequest } from '../errors.js';
-import { normalizeEtag } from '../range.js';
+import { normalizeEtag } from '../preconditions.js';
 import { describeStorageError, storageStatus, toStorageHttpError } from '../storage-errors.js';
 
 interface CatalogQuery {

@@ -5,7 +5,7 @@ import { objectKeyOf, pathTokenAndKeyOf } from '../object-path.js';
 import { serveObject } from '../serve-object.js';
 
 const errors = Object.fromEntries(
-  [400, 401, 403, 404, 416, 502, 503].map((status) => [status, { $ref: 'ErrorBody#' }]),
+  [400, 401, 403, 404, 412, 416, 502, 503].map((status) => [status, { $ref: 'ErrorBody#' }]),
 );
 
 const objectSchema: FastifySchema = {
@@ -15,6 +15,8 @@ const objectSchema: FastifySchema = {
     type: 'object',
     properties: {
       range: { type: 'string' },
+      'if-match': { type: 'string' },
+      'if-unmodified-since': { type: 'string' },
       'if-none-match': { type: 'string' },
       'if-modified-since': { type: 'string' },
       'if-range': { type: 'string' },
@@ -28,7 +30,8 @@ const objectSchema: FastifySchema = {
   },
 };
 
-export default async function objectRoutes(app: FastifyInstance): Promise<void> {
+export default async function objectRoutes(app: FastifyInstance, opts: { now: () => number }): Promise<void> {
+  const { now } = opts;
   app.route({
     method: ['GET', 'HEAD'],
     url: '/v1/objects/*',
@@ -38,7 +41,7 @@ export default async function objectRoutes(app: FastifyInstance): Promise<void> 
       const key = objectKeyOf(request, '/v1/objects/');
       const verified = await verifyRequestToken(request);
       authorizeRead(verified, key);
-      return serveObject(request, reply, { key, expiresAt: verified.expiresAt });
+      return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });
 
@@ -54,7 +57,7 @@ export default async function objectRoutes(app: FastifyInstance): Promise<void> 
       const { token, key } = pathTokenAndKeyOf(request, '/v1/t/');
       const verified = await verifyRequestToken(request, token);
       authorizeRead(verified, key);
-      return serveObject(request, reply, { key, expiresAt: verified.expiresAt });
+      return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });
 }

@@ -12,7 +12,7 @@ import type { MediaConfig } from '../config.js';
 import { contentTypeForKey } from '../content-types.js';
 import { InvalidRequest, PayloadTooLarge } from '../errors.js';
 import { objectKeyOf } from '../object-path.js';
-import { normalizeEtag } from '../range.js';
+import { normalizeEtag } from '../preconditions.js';
 import { describeStorageError, toStorageHttpError } from '../storage-errors.js';
 
 class ClientWentAway extends Error {}
