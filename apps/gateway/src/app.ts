@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import { ErrorCode } from '@stagedoor/shared/errors';
 import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
-import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
+import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { GatewayConfig } from './config.js';
@@ -34,9 +34,7 @@ export function loggerOptions(config: { logLevel: string }): FastifyServerOption
     level: config.logLevel,
     // `err.command.args` is where ioredis errors carry the command's arguments (session records).
     redact: { paths: [...REDACT_PATHS, 'err.command.args', 'err.args'], censor: '[REDACTED]' },
-    serializers: {
-      req: (req) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
-    },
+    serializers: LOG_SERIALIZERS,
   };
 }
 

@@ -2,7 +2,7 @@ import swagger from '@fastify/swagger';
 import { ErrorCode } from '@stagedoor/shared/errors';
 import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
-import { REDACT_PATHS, redactUrl } from '@stagedoor/shared/redact';
+import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { MediaConfig } from './config.js';
@@ -25,10 +25,8 @@ export function loggerOptions(config: { logLevel: string }): FastifyServerOption
   return {
     level: config.logLevel,
     redact: { paths: REDACT_PATHS, censor: '[REDACTED]' },
-    serializers: {
-      // Tokens travel in URLs (`?token=`, `/v1/t/<token>/`): only the redacted URL is ever logged.
-      req: (req) => ({ method: req.method, url: redactUrl(req.url), remoteAddress: req.ip }),
-    },
+    // Tokens travel in URLs (`?token=`, `/v1/t/<token>/`): no query and no carrier segment is ever logged.
+    serializers: LOG_SERIALIZERS,
   };
 }
 

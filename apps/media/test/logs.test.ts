@@ -1,4 +1,6 @@
+import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
+import { findTokenLeaks, sendTokenSpellings, TOKEN_SPELLINGS } from '@stagedoor/testkit/token-spellings';
 import pino from 'pino';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { loggerOptions } from '../src/app.js';
@@ -58,5 +60,29 @@ describe('logs', () => {
     for (const secret of [token, service, signature(token), signature(service)])
       expect(all).not.toContain(secret);
     expect(all).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\./);
+  });
+});
+
+describe('logs, whatever the URL or header spelling (issue 11 §2)', () => {
+  it('hold no piece of a real token sent in any spelling of the corpus, errors included', async () => {
+    const token = await h.mediaToken('catalog/');
+    await h.app.listen({ port: 0, host: '127.0.0.1' });
+    const { port } = h.app.server.address() as AddressInfo;
+    const before = lines.length;
+    const statuses = await sendTokenSpellings(port, token);
+    const captured = lines.slice(before);
+    if (process.env.DEBUG_LOGS) console.log(statuses, captured.join(''));
+    // The token is real and the capture works: the plain spellings authenticated and were logged.
+    expect(statuses.get('query token=')).toBe(200);
+    expect(statuses.get('query %74oken= (encoded name)')).toBe(200);
+    expect(statuses.get('path carrier')).toBe(200);
+    expect(statuses.get('Authorization: Bearer')).toBe(200);
+    expect(statuses.get('Authorization space before colon (invalid)')).toBe(400);
+    expect(statuses.size).toBe(TOKEN_SPELLINGS.length);
+    const all = captured.join('');
+    expect(all).toContain('"url":"/v1/t/[REDACTED]/catalog/a.wav"');
+    expect(all).toContain('"statusCode":404');
+    expect(all).toContain('client error'); // Node's parser refused a head: Fastify's clientError line
+    expect(findTokenLeaks(captured, token)).toEqual([]);
   });
 });
