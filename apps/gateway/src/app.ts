@@ -16,6 +16,7 @@ import signingKeys from './plugins/signing-keys.js';
 import stores from './plugins/stores.js';
 import users from './plugins/users.js';
 import webPlayer from './plugins/web-player.js';
+import accountRoutes from './routes/account.js';
 import adminRoutes from './routes/admin.js';
 import authRoutes from './routes/auth.js';
 import jwksRoutes from './routes/jwks.js';
@@ -86,6 +87,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(csrf, { config });
   await app.register(healthRoutes(() => app.readinessChecks));
   await app.register(authRoutes, { config });
+  await app.register(accountRoutes, { config });
   await app.register(adminRoutes);
   await app.register(profileRoutes);
   await app.register(signingKeys, { config });

@@ -106,4 +106,56 @@ describe('gateway on a Redis Cluster', () => {
     expect(blocked.statusCode).toBe(429);
     expect((await app.inject({ method: 'GET', url: '/readyz' })).statusCode).toBe(200);
   });
+
+  it('account actions: lists users from every master, changes a password, disables and enables', async () => {
+    const admin = await login(app, DEMO_ADMIN.email, DEMO_ADMIN.password);
+    const as = { cookie: admin.cookie, 'x-csrf-token': admin.csrfToken };
+    const created = [];
+    for (let i = 0; i < 12; i++) {
+      created.push(
+        await app.users.create({
+          email: `spread${i}@example.com`,
+          name: 'S',
+          role: 'user',
+          password: 'spread-pass-1',
+        }),
+      );
+    }
+    const list = await app.inject({ method: 'GET', url: '/admin/users', headers: { cookie: admin.cookie } });
+    expect(list.statusCode).toBe(200);
+    const ids = (list.json().users as Array<{ id: string }>).map((u) => u.id);
+    expect(ids).toEqual(
+      expect.arrayContaining([DEMO_ADMIN.id, DEMO_LISTENER.id, ...created.map((u) => u.id)]),
+    );
+    const target = created[0];
+    const s = await login(app, target?.email, 'spread-pass-1');
+    const other = await login(app, target?.email, 'spread-pass-1');
+    const changed = await app.inject({
+      method: 'POST',
+      url: '/auth/password',
+      payload: { currentPassword: 'spread-pass-1', newPassword: 'spread-pass-2-longer' },
+      headers: { cookie: s.cookie, 'x-csrf-token': s.csrfToken },
+    });
+    expect(changed.statusCode).toBe(204);
+    expect((await me(app, other.cookie)).statusCode).toBe(401);
+    const disabled = await app.inject({
+      method: 'POST',
+      url: `/admin/users/${target?.id}/disable`,
+      headers: as,
+    });
+    expect(disabled.statusCode).toBe(204);
+    const refused = await app.inject({
+      method: 'POST',
+      url: '/auth/login',
+      payload: { email: target?.email, password: 'spread-pass-2-longer' },
+    });
+    expect(refused.statusCode).toBe(401);
+    const enabled = await app.inject({
+      method: 'POST',
+      url: `/admin/users/${target?.id}/enable`,
+      headers: as,
+    });
+    expect(enabled.statusCode).toBe(204);
+    await login(app, target?.email, 'spread-pass-2-longer');
+  });
 });

@@ -70,6 +70,45 @@ describe('users CLI', () => {
     expect((await run(['frobnicate'])).code).toBe(64);
   });
 
+  it('lists users, disables one (ending their sessions, refusing sign-in) and enables them again', async () => {
+    await run(['add', '--email', 'switch@example.com', '--name', 'Switch Me']);
+    const app = await buildTestApp(testConfig('redis', { DEMO_FIXTURES: 'false' }, prefix));
+    try {
+      const s = await login(app, 'switch@example.com', 'cli-password-123');
+      const id = s.response.json().user.id as string;
+      const listed = await run(['list']);
+      expect(listed.code).toBe(0);
+      expect(listed.out.split('\n')).toContain(`${id}\tswitch@example.com\tuser\tenabled\tSwitch Me`);
+      expect(listed.out).not.toMatch(/argon2/);
+
+      expect(await run(['disable', '--email', 'SWITCH@example.com'])).toMatchObject({
+        code: 0,
+        out: 'switch@example.com is disabled; 1 session(s) ended',
+      });
+      const me = await app.inject({ method: 'GET', url: '/auth/me', headers: { cookie: s.cookie } });
+      expect(me.statusCode).toBe(401);
+      expect(await app.sessionStore.listForUser(id)).toEqual([]);
+      const refused = await app.inject({
+        method: 'POST',
+        url: '/auth/login',
+        payload: { email: 'switch@example.com', password: 'cli-password-123' },
+      });
+      expect(refused.statusCode).toBe(401);
+      expect(refused.json().error).toBe('invalid_credentials');
+      expect((await run(['list'])).out).toContain(`${id}\tswitch@example.com\tuser\tdisabled\tSwitch Me`);
+
+      expect(await run(['enable', '--email', 'switch@example.com'])).toMatchObject({
+        code: 0,
+        out: 'switch@example.com is enabled',
+      });
+      await login(app, 'switch@example.com', 'cli-password-123');
+      expect((await run(['disable', '--email', 'nobody@example.com'])).code).toBe(65);
+      expect((await run(['enable'])).code).toBe(64);
+    } finally {
+      await app.close();
+    }
+  });
+
   it('refuses to run without REDIS_URL, saying why', async () => {
     const res = await run(['add', '--email', 'z@example.com', '--name', 'Z'], {});
     expect(res.code).toBe(78);

@@ -68,8 +68,28 @@ describe('request validation', () => {
       ['/auth/sessions/{id}', 'delete'],
       ['/admin/users/{userId}/sessions', 'delete'],
       ['/profile/{userId}', 'get'],
+      ['/auth/password', 'post'],
+      ['/admin/users', 'get'],
+      ['/admin/users/{userId}/disable', 'post'],
+      ['/admin/users/{userId}/enable', 'post'],
     ] as const) {
       expect(paths[path]?.[method], `${method} ${path}`).toBeDefined();
     }
+    expect(Object.keys(paths['/auth/password']?.post?.responses ?? {})).toEqual(
+      expect.arrayContaining(['204', '400', '401', '403', '429']),
+    );
+    expect(Object.keys(paths['/admin/users/{userId}/disable']?.post?.responses ?? {})).toEqual(
+      expect.arrayContaining(['204', '403', '404']),
+    );
+    const listed = paths['/admin/users']?.get?.responses?.['200'] as {
+      content: Record<string, { schema: { properties: { users: { items: { required: string[] } } } } }>;
+    };
+    expect(listed.content['application/json']?.schema.properties.users.items.required.sort()).toEqual([
+      'disabled',
+      'email',
+      'id',
+      'name',
+      'role',
+    ]);
   });
 });

@@ -1,9 +1,13 @@
 /**
- * `users` CLI: add a user, set a role, against the Redis the gateway uses (`REDIS_URL`, `REDIS_PREFIX`).
- * The memory store lives inside one gateway process, so without REDIS_URL there is nothing to edit.
+ * `users` CLI: add, list, set a role, disable and re-enable users, against the Redis the gateway uses
+ * (`REDIS_URL`, `REDIS_PREFIX`). The memory store lives inside one gateway process, so without REDIS_URL
+ * there is nothing to edit.
  *
  *   node apps/gateway/dist/cli/users.js add --email a@example.com --name "A" [--role user|admin]
  *   node apps/gateway/dist/cli/users.js set-role --email a@example.com --role admin
+ *   node apps/gateway/dist/cli/users.js list
+ *   node apps/gateway/dist/cli/users.js disable --email a@example.com   (also ends all their sessions)
+ *   node apps/gateway/dist/cli/users.js enable --email a@example.com
  *
  * `add` reads the password from stdin (one line) when stdin is not a terminal, else prompts without echo;
  * it is never taken from the command line, where `ps` and shell history would keep it.
@@ -12,12 +16,16 @@ import { parseArgs } from 'node:util';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { UserDirectory } from '../plugins/users.js';
 import { createRedisClient } from '../stores/redis-client.js';
+import { RedisSessionStore } from '../stores/redis-session-store.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
 import { EmailTakenError, ROLES, type Role } from '../stores/user-directory.js';
 
 export const USAGE = `usage:
   users add --email <email> --name <name> [--role user|admin]   (password from stdin or a prompt)
   users set-role --email <email> --role user|admin
+  users list
+  users disable --email <email>     (refuses their sign-in and ends all their sessions)
+  users enable --email <email>
 environment: REDIS_URL (required), REDIS_CLUSTER, REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST`;
 
 export interface CliIo {
@@ -57,10 +65,11 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
     io.err(`--role must be one of: ${ROLES.join(', ')}`);
     return 64;
   }
-  if (!values.email) {
+  if (!values.email && command !== 'list') {
     io.err(`--email is required\n${USAGE}`);
     return 64;
   }
+  const email = values.email ?? '';
   const redis = createRedisClient(String(redisUrl), cluster, { lazyConnect: true, connectTimeout: 5_000 });
   redis.on('error', () => undefined);
   let users: UserDirectory | undefined;
@@ -84,7 +93,7 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
       const password = await io.readPassword();
       try {
         const user = await users.create({
-          email: values.email,
+          email,
           name: values.name,
           role: role ?? 'user',
           password,
@@ -98,16 +107,40 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
         return 65;
       }
     }
-    if (role === undefined) {
+    if (command === 'list') {
+      for (const user of await users.list()) {
+        io.out(
+          `${user.id}\t${user.email}\t${user.role}\t${user.disabled ? 'disabled' : 'enabled'}\t${user.name}`,
+        );
+      }
+      return 0;
+    }
+    if (command === 'set-role' && role === undefined) {
       io.err(`--role is required\n${USAGE}`);
       return 64;
     }
-    const user = await users.findByEmail(values.email);
-    if (!user || !(await users.setRole(user.id, role))) {
-      io.err(`no user with email ${values.email}`);
+    const user = await users.findByEmail(email);
+    if (!user) {
+      io.err(`no user with email ${email}`);
       return 65;
     }
-    io.out(`${user.email} is now ${role}`);
+    if (command === 'set-role') {
+      await users.setRole(user.id, role as Role);
+      io.out(`${user.email} is now ${role}`);
+      return 0;
+    }
+    const disable = command === 'disable';
+    if (!(await users.setDisabled(user.id, disable))) {
+      io.err(`no user with email ${email}`);
+      return 65;
+    }
+    if (!disable) {
+      io.out(`${user.email} is enabled`);
+      return 0;
+    }
+    // Through the session store, as the gateway's admin route does (idle timeout: not needed to delete).
+    const ended = await new RedisSessionStore(redis, prefix, 1000).destroyAllForUser(user.id);
+    io.out(`${user.email} is disabled; ${ended} session(s) ended`);
     return 0;
   } finally {
     await users?.close();
@@ -122,9 +155,16 @@ function parse(argv: string[]) {
     options: { email: { type: 'string' }, name: { type: 'string' }, role: { type: 'string' } },
   });
   const command = positionals[0];
-  if (command !== 'add' && command !== 'set-role') throw new Error(`unknown command "${command ?? ''}"`);
+  if (!isCommand(command)) throw new Error(`unknown command "${command ?? ''}"`);
   if (positionals.length > 1) throw new Error(`unexpected argument "${positionals[1]}"`);
   return { command, values };
+}
+
+const COMMANDS = ['add', 'set-role', 'list', 'disable', 'enable'] as const;
+type Command = (typeof COMMANDS)[number];
+
+function isCommand(command: string | undefined): command is Command {
+  return (COMMANDS as readonly (string | undefined)[]).includes(command);
 }
 
 function redactRedisUrl(url: string): string {

@@ -12,6 +12,9 @@
  *   the idle extension are written at most once per `SESSION_TOUCH_SECONDS`, so a read-only request does
  *   not write.
  *
+ * - A session is accepted only while its user exists, is not disabled, and has the `sessionVersion` the
+ *   session was issued under (a password change and disabling increment it; see `stores/user-directory.ts`).
+ *
  * Decorates `request.session` / `request.user` (null when not signed in), `app.requireSession` (a hook
  * answering 401 `unauthenticated`, or 503 when the store does not answer), `app.sessionStore`, and
  * `app.sessions` (issue / end, used by the auth routes).
@@ -39,8 +42,16 @@ export interface SessionView {
 }
 
 export interface SessionManager {
-  /** Starts a new session for the user (destroying any the request presented) and sets the cookie. */
-  issue(request: FastifyRequest, reply: FastifyReply, user: PublicUser): Promise<SessionView>;
+  /**
+   * Starts a new session for the user (destroying any the request presented) and sets the cookie.
+   * `sessionVersion` is the user's version read together with the password hash that was verified.
+   */
+  issue(
+    request: FastifyRequest,
+    reply: FastifyReply,
+    user: PublicUser,
+    sessionVersion: number,
+  ): Promise<SessionView>;
   /** Destroys the request's session (if any) and clears the cookie. */
   end(request: FastifyRequest, reply: FastifyReply): Promise<void>;
   clearCookie(reply: FastifyReply): void;
@@ -129,6 +140,12 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
     try {
       const loaded = await app.stores.loadSession(hash);
       if (!loaded?.user) return;
+      if (loaded.user.disabled || (loaded.record.sessionVersion ?? 0) !== loaded.user.sessionVersion) {
+        // Issued under a password that has since changed, or to a user since disabled, and created after
+        // that change ended every session it could see (a sign-in racing with it): never accepted.
+        await store.destroy(hash, loaded.record.userId);
+        return;
+      }
       let record = loaded.record;
       const user = toPublicUser(loaded.user);
       const now = Date.now();
@@ -162,7 +179,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
   app.decorate('sessions', {
     toView,
     clearCookie,
-    async issue(request, reply, user) {
+    async issue(request, reply, user, sessionVersion) {
       const presented = states.get(request);
       if (presented?.storeError) throw presented.storeError;
       if (presented?.hash && presented.record) {
@@ -179,6 +196,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
         absoluteExpiresAt: now + maxMs,
         userAgent: (request.headers['user-agent'] ?? '').slice(0, 256),
         ip: request.ip,
+        sessionVersion,
       };
       const hash = hashSessionSecret(secret);
       await store.create(hash, record);

@@ -3,6 +3,7 @@
  * (`@node-rs/argon2`, whose async functions hash on a worker thread, never on the event loop).
  * Unknown emails are verified against a dummy hash with the same parameters, so an unknown email and a
  * wrong password take about the same time. A hash made with other parameters is replaced on sign-in.
+ * A disabled user's password is verified too (same time, same answer as a wrong password).
  */
 import { randomBytes } from 'node:crypto';
 import { availableParallelism } from 'node:os';
@@ -19,8 +20,10 @@ import {
   type Role,
   type StoredUser,
   toPublicUser,
+  toUserSummary,
   USER_ID_PATTERN,
   type UserStore,
+  type UserSummary,
 } from '../stores/user-directory.js';
 
 export interface PasswordParams {
@@ -32,6 +35,18 @@ export interface PasswordParams {
 
 /** `Algorithm.Argon2id` of `@node-rs/argon2` (a const enum, which isolatedModules cannot import). */
 const ARGON2ID = 2;
+
+/** Passwords a person sets (`POST /auth/password`): CONTRACT.md, Accounts. */
+export const PASSWORD_MIN_LENGTH = 12;
+export const PASSWORD_MAX_LENGTH = 128;
+
+/**
+ * The outcome of a password check. `userId` of a failure names the account when the email exists (for
+ * the audit log only; the client gets the same answer either way).
+ */
+export type PasswordCheck =
+  | { ok: true; user: PublicUser; sessionVersion: number }
+  | { ok: false; userId: string | null; reason: 'unknown_user' | 'wrong_password' | 'disabled' };
 
 export class UserDirectory {
   private dummyHash: string | undefined;
@@ -81,6 +96,8 @@ export class UserDirectory {
       role: input.role,
       passwordHash: await this.hashPassword(input.password),
       createdAt: Date.now(),
+      disabled: false,
+      sessionVersion: 0,
     };
     await this.store.insert(user);
     return toPublicUser(user);
@@ -88,26 +105,75 @@ export class UserDirectory {
 
   /** Returns false when no such user exists. */
   async setRole(id: string, role: Role): Promise<boolean> {
-    return this.store.update(id, { role });
+    return (await this.store.update(id, { role })) !== null;
+  }
+
+  /** Every user as an administrator sees them, sorted by email. */
+  async list(): Promise<UserSummary[]> {
+    const users = await this.store.list();
+    return users.map(toUserSummary).sort((a, b) => a.email.localeCompare(b.email));
   }
 
   /**
-   * The user when the email and password match, else null. Always runs one Argon2 verification (against
-   * a dummy hash for unknown emails) so timing does not tell which emails exist.
+   * Disables (and ends every session of) or re-enables a user: disabling also increments the user's
+   * session version, so no session issued before it is ever accepted again, even after re-enabling.
+   * Returns false when no such user exists. The caller still ends the sessions through the session
+   * store, which is what tells media (revocation).
    */
-  async verifyPassword(email: string, password: string): Promise<PublicUser | null> {
+  async setDisabled(id: string, disabled: boolean): Promise<boolean> {
+    return (await this.store.update(id, { disabled }, { endSessions: disabled })) !== null;
+  }
+
+  /**
+   * Checks an email and password. Always runs one Argon2 verification (against a dummy hash for unknown
+   * emails) so timing does not tell which emails exist, nor which accounts are disabled.
+   */
+  async verifyPassword(email: string, password: string): Promise<PasswordCheck> {
     const user = await this.store.findByEmail(normalizeEmail(email));
     if (!user) {
       const dummy = await this.getDummyHash();
       await this.hashing.verify(dummy, password).catch(() => false);
-      return null;
+      return { ok: false, userId: null, reason: 'unknown_user' };
     }
+    return this.check(user, password);
+  }
+
+  /** The same check for a signed-in user, by id (`POST /auth/password`). */
+  async verifyPasswordOf(id: string, password: string): Promise<PasswordCheck> {
+    const user = await this.store.findById(id);
+    if (!user) {
+      await this.hashing.verify(await this.getDummyHash(), password).catch(() => false);
+      return { ok: false, userId: null, reason: 'unknown_user' };
+    }
+    return this.check(user, password);
+  }
+
+  /**
+   * Sets a new password (hashed with the current parameters) and increments the session version in the
+   * same store write, so every session issued before it stops being accepted. Returns the new version
+   * (for the session the caller issues next), or null when no such user exists.
+   */
+  async setPassword(id: string, password: string): Promise<number | null> {
+    // Characters are code points, as JSON Schema's minLength/maxLength count them.
+    const length = [...password].length;
+    if (length < PASSWORD_MIN_LENGTH || length > PASSWORD_MAX_LENGTH) {
+      throw new Error(`passwords have ${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters`);
+    }
+    const passwordHash = await this.hashPassword(password);
+    const updated = await this.store.update(id, { passwordHash }, { endSessions: true });
+    return updated ? updated.sessionVersion : null;
+  }
+
+  private async check(user: StoredUser, password: string): Promise<PasswordCheck> {
     const ok = await this.hashing.verify(user.passwordHash, password).catch(() => false);
-    if (!ok) return null;
+    if (!ok) return { ok: false, userId: user.id, reason: 'wrong_password' };
+    if (user.disabled) return { ok: false, userId: user.id, reason: 'disabled' };
     if (this.needsRehash(user.passwordHash)) {
-      await this.store.update(user.id, { passwordHash: await this.hashPassword(password) });
+      // Only over the hash just verified: a password change that landed meanwhile must not be undone.
+      const passwordHash = await this.hashPassword(password);
+      await this.store.update(user.id, { passwordHash }, { ifPasswordHash: user.passwordHash });
     }
-    return toPublicUser(user);
+    return { ok: true, user: toPublicUser(user), sessionVersion: user.sessionVersion };
   }
 
   needsRehash(passwordHash: string): boolean {

@@ -3,6 +3,7 @@
  * /auth/sessions, DELETE /auth/sessions/:id.
  */
 import type { FastifyInstance } from 'fastify';
+import { audit } from '../audit.js';
 import type { GatewayConfig } from '../config.js';
 import { InvalidCredentials, NotFound, TooManyAttempts } from '../errors.js';
 import type { AttemptKey } from '../plugins/attempt-limiter.js';
@@ -84,14 +85,30 @@ export default async function authRoutes(
         { key: `login:ip:${request.ip}`, limit: perIpPerWindow },
       ];
       const wait = await app.attemptLimiter.retryAfter(keys);
-      if (wait > 0) throw Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(wait) } });
-      const user = await app.users.verifyPassword(email, password);
-      if (!user) {
+      if (wait > 0) {
+        audit(request, 'sign_in_failed', {
+          actorId: null,
+          targetId: null,
+          sessionId: null,
+          reason: 'rate_limited',
+        });
+        throw Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(wait) } });
+      }
+      const checked = await app.users.verifyPassword(email, password);
+      if (!checked.ok) {
         await app.attemptLimiter.recordFailure(keys);
+        audit(request, 'sign_in_failed', {
+          actorId: null,
+          targetId: checked.userId,
+          sessionId: null,
+          reason: checked.reason,
+        });
         throw new InvalidCredentials();
       }
       await app.attemptLimiter.reset(keys.slice(0, 1));
-      const session = await app.sessions.issue(request, reply, user);
+      const { user } = checked;
+      const session = await app.sessions.issue(request, reply, user, checked.sessionVersion);
+      audit(request, 'sign_in', { actorId: user.id, targetId: user.id, sessionId: session.id });
       return { user, csrfToken: session.csrfToken };
     },
   );
@@ -106,7 +123,9 @@ export default async function authRoutes(
       },
     },
     async (request, reply) => {
+      const { id, userId } = request.session as SessionView;
       await app.sessions.end(request, reply);
+      audit(request, 'sign_out', { actorId: userId, targetId: userId, sessionId: id });
       return reply.code(204).send();
     },
   );
@@ -121,9 +140,15 @@ export default async function authRoutes(
       },
     },
     async (request, reply) => {
-      const userId = (request.session as SessionView).userId;
-      await app.sessionStore.destroyAllForUser(userId);
+      const { id, userId } = request.session as SessionView;
+      const ended = await app.sessionStore.destroyAllForUser(userId);
       await app.sessions.end(request, reply);
+      audit(request, 'sign_out_everywhere', {
+        actorId: userId,
+        targetId: userId,
+        sessionId: id,
+        sessionsEnded: ended,
+      });
       return reply.code(204).send();
     },
   );
@@ -234,6 +259,12 @@ export default async function authRoutes(
       const deleted = await app.sessionStore.destroyByPublicId(current.userId, request.params.id);
       if (!deleted) throw new NotFound('no such session among yours');
       if (request.params.id === current.id) await app.sessions.end(request, reply);
+      audit(request, 'session_revoked', {
+        actorId: current.userId,
+        targetId: current.userId,
+        sessionId: current.id,
+        targetSessionId: request.params.id,
+      });
       return reply.code(204).send();
     },
   );

@@ -1,5 +1,11 @@
 /** Users in process memory: the embedded default (`REDIS_URL` unset). */
-import { EmailTakenError, type StoredUser, type UserStore } from './user-directory.js';
+import {
+  EmailTakenError,
+  type StoredUser,
+  type UserStore,
+  type UserUpdate,
+  type UserUpdateOptions,
+} from './user-directory.js';
 
 export class MemoryUserStore implements UserStore {
   private readonly byId = new Map<string, StoredUser>();
@@ -21,14 +27,21 @@ export class MemoryUserStore implements UserStore {
     this.byId.set(user.id, { ...user });
   }
 
-  async update(
-    id: string,
-    fields: Partial<Pick<StoredUser, 'role' | 'name' | 'passwordHash'>>,
-  ): Promise<boolean> {
+  async update(id: string, fields: UserUpdate, options: UserUpdateOptions = {}) {
     const user = this.byId.get(id);
-    if (!user) return false;
-    this.byId.set(id, { ...user, ...fields });
-    return true;
+    if (!user) return null;
+    if (options.ifPasswordHash !== undefined && user.passwordHash !== options.ifPasswordHash) return null;
+    const updated = {
+      ...user,
+      ...fields,
+      sessionVersion: user.sessionVersion + (options.endSessions ? 1 : 0),
+    };
+    this.byId.set(id, updated);
+    return { ...updated };
+  }
+
+  async list(): Promise<StoredUser[]> {
+    return [...this.byId.values()].map((user) => ({ ...user }));
   }
 
   async close(): Promise<void> {}

@@ -15,6 +15,11 @@ export interface SessionRecord {
   absoluteExpiresAt: number;
   userAgent: string;
   ip: string;
+  /**
+   * The user's `sessionVersion` when their password was verified for this session (absent in records
+   * written before it existed: 0). The session is accepted only while the user's version is the same.
+   */
+  sessionVersion?: number;
 }
 
 export interface SessionStore {

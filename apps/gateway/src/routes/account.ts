@@ -1,0 +1,103 @@
+/**
+ * A person's own account (CONTRACT.md, Accounts): `POST /auth/password` changes the caller's password.
+ *
+ * The current password is checked under the failed sign-in limits, on the same per-account and per-IP
+ * counters as `/auth/login`: both answer the same question about the same secret, so a stolen session
+ * gets no second budget of guesses. On success the new password is hashed with the current Argon2id
+ * parameters and stored together with an increment of the user's session version (so no session issued
+ * before is accepted again, including one a racing sign-in creates later), every session of the user is
+ * ended through the session store, and this request gets a new session: new cookie, new public id, new
+ * CSRF token (the page reads it from `GET /auth/me`).
+ */
+import type { FastifyInstance } from 'fastify';
+import { audit } from '../audit.js';
+import type { GatewayConfig } from '../config.js';
+import { InvalidCredentials, TooManyAttempts, Unauthenticated } from '../errors.js';
+import type { AttemptKey } from '../plugins/attempt-limiter.js';
+import type { SessionView } from '../plugins/sessions.js';
+import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../plugins/users.js';
+import { normalizeEmail, type PublicUser } from '../stores/user-directory.js';
+
+const errorRef = { $ref: 'ErrorBody#' } as const;
+
+export default async function accountRoutes(
+  app: FastifyInstance,
+  opts: { config: GatewayConfig },
+): Promise<void> {
+  const { perAccountPerWindow, perIpPerWindow } = opts.config.loginRateLimit;
+
+  app.post<{ Body: { currentPassword: string; newPassword: string } }>(
+    '/auth/password',
+    {
+      onRequest: app.requireSession,
+      schema: {
+        summary:
+          "Change the caller's password: ends every other session of theirs and gives this one a new id and cookie",
+        body: {
+          type: 'object',
+          required: ['currentPassword', 'newPassword'],
+          properties: {
+            currentPassword: { type: 'string', minLength: 1, maxLength: 1024 },
+            newPassword: {
+              type: 'string',
+              minLength: PASSWORD_MIN_LENGTH,
+              maxLength: PASSWORD_MAX_LENGTH,
+              description: `${PASSWORD_MIN_LENGTH} to ${PASSWORD_MAX_LENGTH} characters (code points)`,
+            },
+          },
+          additionalProperties: false,
+        },
+        response: {
+          204: { type: 'null' },
+          400: errorRef,
+          401: errorRef,
+          403: errorRef,
+          429: errorRef,
+          503: errorRef,
+        },
+      },
+    },
+    async (request, reply) => {
+      const session = request.session as SessionView;
+      const user = request.user as PublicUser;
+      const { currentPassword, newPassword } = request.body;
+      const keys: AttemptKey[] = [
+        { key: `login:account:${normalizeEmail(user.email)}`, limit: perAccountPerWindow },
+        { key: `login:ip:${request.ip}`, limit: perIpPerWindow },
+      ];
+      const failed = (reason: 'rate_limited' | 'wrong_password' | 'disabled' | 'unknown_user') =>
+        audit(request, 'password_change_failed', {
+          actorId: user.id,
+          targetId: user.id,
+          sessionId: session.id,
+          reason,
+        });
+      const wait = await app.attemptLimiter.retryAfter(keys);
+      if (wait > 0) {
+        failed('rate_limited');
+        throw Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(wait) } });
+      }
+      const checked = await app.users.verifyPasswordOf(user.id, currentPassword);
+      if (!checked.ok) {
+        await app.attemptLimiter.recordFailure(keys);
+        failed(checked.reason);
+        throw new InvalidCredentials();
+      }
+      await app.attemptLimiter.reset(keys.slice(0, 1));
+      const sessionVersion = await app.users.setPassword(user.id, newPassword);
+      // Deleted meanwhile (or by an administrator): nobody is left to change the password of.
+      if (sessionVersion === null) throw new Unauthenticated();
+      const ended = await app.sessionStore.destroyAllForUser(user.id);
+      const rotated = await app.sessions.issue(request, reply, checked.user, sessionVersion);
+      audit(request, 'password_changed', {
+        actorId: user.id,
+        targetId: user.id,
+        sessionId: session.id,
+        newSessionId: rotated.id,
+        sessionsEnded: ended,
+      });
+      reply.header('cache-control', 'no-store');
+      return reply.code(204).send();
+    },
+  );
+}
