@@ -74,12 +74,17 @@ export default async function uploadRoutes(
       // pipe(), not pipeline(): a refused body must not destroy the request's socket before the 413 is sent
       // (the answer carries Connection: close instead).
       request.raw.pipe(counter);
-      request.raw.once('error', () => {
+      // Whether the client left is recorded when it happens. `request.raw.destroyed` cannot tell: Node
+      // also destroys a request whose body was read to the end, so a storage failure after the whole
+      // body arrived would pass for a departed client and get an empty 499 instead of the contract's 502/503.
+      let clientLeft = false;
+      const clientWentAway = () => {
+        clientLeft = true;
         if (!counter.destroyed) counter.destroy(new ClientWentAway('client went away'));
-      });
+      };
+      request.raw.once('error', clientWentAway);
       const onClose = () => {
-        if (!reply.raw.writableFinished && !counter.destroyed)
-          counter.destroy(new ClientWentAway('client went away'));
+        if (!reply.raw.writableFinished) clientWentAway();
       };
       reply.raw.once('close', onClose);
       request.raw.once('aborted', onClose);
@@ -107,14 +112,16 @@ export default async function uploadRoutes(
           reply.header('connection', 'close');
           throw new PayloadTooLarge();
         }
-        if (
-          error instanceof ClientWentAway ||
-          counter.errored instanceof ClientWentAway ||
-          request.raw.destroyed
-        ) {
+        if (clientLeft || error instanceof ClientWentAway || counter.errored instanceof ClientWentAway) {
+          // Nobody reads this answer; 499 (nginx's "client closed request") is for the access log. By now
+          // lib-storage has aborted any multipart upload it began (leavePartsOnError: false).
+          request.log.info({ bodyBytes: counter.bytes }, 'upload abandoned: the client went away');
           return (reply as FastifyReply).code(499).send();
         }
-        request.log.warn({ storage: describeStorageError(error) }, 'upload failed');
+        request.log.warn(
+          { storage: describeStorageError(error), bodyBytes: counter.bytes },
+          'upload failed: storage did not store the object',
+        );
         throw toStorageHttpError(error);
       } finally {
         reply.raw.off('close', onClose);
