@@ -360,6 +360,11 @@ class Exchange {
     };
   }
 
+  /** Media has stopped reading storage because the body's reader cannot take more yet (not storage's fault). */
+  get waitingForReader(): boolean {
+    return this.#phase === 'body' && !this.#body?.unread && !this.#wantsReading();
+  }
+
   #wantsReading(): boolean {
     if (this.#body?.unread || this.#readerPaused) return false;
     return this.#connection.freeBuffers > 1;
@@ -560,6 +565,9 @@ class Connection {
   #reading: Buffer | undefined;
   #exchange: Exchange | undefined;
   #connectTimer: NodeJS.Timeout | undefined;
+  /** The exchange's idle timeout, armed only while the connection is reading for it (see `#onRead`). */
+  #idleTimeoutMs = 0;
+  #idleTimerArmed = false;
   #idle = false;
   #closed = false;
   /** Whether an exchange has completed on it (so a failure may be a stale keep-alive connection). */
@@ -623,7 +631,8 @@ class Connection {
     const { method, path, headers, idleTimeoutMs } = exchange.request;
     let head = `${method} ${path} HTTP/1.1\r\n`;
     for (const name in headers) head += `${name}: ${headers[name]}\r\n`;
-    this.socket.setTimeout(idleTimeoutMs);
+    this.#idleTimeoutMs = idleTimeoutMs;
+    this.#idleTimerArmed = false;
     this.socket.write(`${head}\r\n`, 'latin1');
     this.resumeReading();
   }
@@ -640,7 +649,15 @@ class Connection {
     const more = exchange.onData(buffer, n);
     if (this.#closed) return false;
     // The exchange ended within this read: the connection is parked or serves the next one, reading.
-    return this.#exchange === exchange ? more : true;
+    if (this.#exchange !== exchange) return true;
+    if (!more && exchange.waitingForReader) {
+      // Media stopped reading because its client is slow (all buffers out, or a copying reader full): the
+      // silence that follows is ours, not storage's, so it must not count as storage going silent. A client
+      // that pauses a long time (a paused <video> with a full buffer) keeps its stream. Re-armed on resume.
+      this.socket.setTimeout(0);
+      this.#idleTimerArmed = false;
+    }
+    return more;
   }
 
   /** Every write of `buffer` has called back. */
@@ -653,8 +670,14 @@ class Connection {
     from.bufferReturned();
   }
 
+  /** Reads for the exchange, timing storage's silence from now on. */
   resumeReading(): void {
-    if (!this.#closed) this.socket.resume();
+    if (this.#closed) return;
+    if (!this.#idleTimerArmed) {
+      this.socket.setTimeout(this.#idleTimeoutMs);
+      this.#idleTimerArmed = true;
+    }
+    this.socket.resume();
   }
 
   /** The exchange is over; the connection is reusable only if `keepAlive`. */
@@ -676,6 +699,7 @@ class Connection {
     for (const buffer of this.#free) giveBackBuffer(buffer);
     this.#free.length = 0;
     this.socket.setTimeout(timeoutMs);
+    this.#idleTimerArmed = false;
     this.socket.resume();
   }
 
