@@ -17,6 +17,7 @@ import { createServer } from 'node:net';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { startNodeFlags } from './node-flags.mjs';
+import { unsupportedNode } from './require-node-24.mjs';
 
 const root = resolve(dirname(fileURLToPath(import.meta.url)), '..');
 const dev = process.argv.includes('--dev');
@@ -43,6 +44,8 @@ let stopping = false;
 async function shutdown(code) {
   if (stopping) return;
   stopping = true;
+  // Should the loop run dry before process.exit below, the code is still this one.
+  process.exitCode = code;
   const running = [...children.values()].filter((c) => c.exitCode === null && c.signalCode === null);
   await Promise.all(
     running.map(
@@ -180,11 +183,20 @@ async function waitForHealth(name, url, child) {
 }
 
 // ---------------------------------------------------------------------------------------------------
+const tooOld = unsupportedNode();
+if (tooOld) await fail(tooOld);
 const gatewayPort = intVar('GATEWAY_PORT', 8080);
 const mediaPort = intVar('MEDIA_PORT', 8081);
 if (gatewayPort === mediaPort) await fail(`GATEWAY_PORT and MEDIA_PORT must differ (both ${gatewayPort})`);
 // Loopback only by default: the demo accounts and fixed development secrets stay off the network.
 const host = env.HOST?.trim() || 'localhost';
+// The host browsers use for a default public URL: the one the apps listen on, unless that is every
+// interface (then this machine's own name for itself).
+const publicHost = ['0.0.0.0', '::', '[::]'].includes(host)
+  ? 'localhost'
+  : host.includes(':')
+    ? `[${host}]`
+    : host;
 const production = env.NODE_ENV === 'production';
 const dataDir = resolve(root, env.STAGEDOOR_DATA_DIR?.trim() || '.data');
 
@@ -229,6 +241,16 @@ if (!env.S3_ENDPOINT?.trim()) {
   } catch (error) {
     await fail(error.message.split('\n')[0]);
   }
+  // Every process this script starts is watched: a store that dies would leave the apps answering 503.
+  const storeErrors = [];
+  embeddedStore.process.stderr?.on('data', (chunk) => storeErrors.push(...String(chunk).trim().split('\n')));
+  embeddedStore.process.once('exit', (code, signal) => {
+    if (stopping) return;
+    const why = storeErrors.findLast((line) => /Error|error:/.test(line)) ?? storeErrors.at(-1) ?? '';
+    void fail(
+      `the embedded object store exited (${code ?? signal})${why ? `: ${why.trim()}` : ''}; stopping everything`,
+    );
+  });
   Object.assign(s3, {
     S3_ENDPOINT: embeddedStore.endpoint,
     S3_REGION: embeddedStore.region,
@@ -266,7 +288,7 @@ if (demo) {
 // ---- The apps, wired to each other. Explicit settings in the environment win over these defaults.
 // The gateway's origin as browsers see it; an explicit GATEWAY_PUBLIC_URL (a proxy in front) wins, and
 // media must then accept that origin as the token issuer too.
-let gatewayOrigin = `http://localhost:${gatewayPort}`;
+let gatewayOrigin = `http://${publicHost}:${gatewayPort}`;
 if (env.GATEWAY_PUBLIC_URL?.trim()) {
   try {
     gatewayOrigin = new URL(env.GATEWAY_PUBLIC_URL.trim()).origin;
@@ -274,6 +296,10 @@ if (env.GATEWAY_PUBLIC_URL?.trim()) {
     await fail(`GATEWAY_PUBLIC_URL must be a URL (got "${env.GATEWAY_PUBLIC_URL}")`);
   }
 }
+// Under pnpm start both loopback spellings of the gateway count as its own origin (CONTRACT.md).
+const loopbackTwins = [`http://localhost:${gatewayPort}`, `http://127.0.0.1:${gatewayPort}`]
+  .filter((origin) => origin !== gatewayOrigin)
+  .join(',');
 const shared = { ...env, HOST: host };
 delete shared.PORT; // each app gets its own below
 const defaults = (values) => Object.fromEntries(Object.entries(values).filter(([k]) => !env[k]?.trim()));
@@ -282,7 +308,7 @@ const mediaEnv = {
   ...s3,
   ...defaults({
     GATEWAY_PUBLIC_URL: gatewayOrigin,
-    GATEWAY_EXTRA_ORIGINS: `http://127.0.0.1:${gatewayPort}`,
+    GATEWAY_EXTRA_ORIGINS: loopbackTwins,
     JWKS_URL: `http://127.0.0.1:${gatewayPort}/.well-known/jwks.json`,
     TOKEN_ISSUER: gatewayOrigin,
   }),
@@ -292,8 +318,8 @@ const gatewayEnv = {
   ...shared,
   ...defaults({
     GATEWAY_PUBLIC_URL: gatewayOrigin,
-    GATEWAY_EXTRA_ORIGINS: `http://127.0.0.1:${gatewayPort}`,
-    MEDIA_PUBLIC_URL: `http://localhost:${mediaPort}`,
+    GATEWAY_EXTRA_ORIGINS: loopbackTwins,
+    MEDIA_PUBLIC_URL: `http://${publicHost}:${mediaPort}`,
     MEDIA_INTERNAL_URL: `http://127.0.0.1:${mediaPort}`,
     DATA_DIR: join(dataDir, 'gateway'),
   }),
@@ -411,8 +437,10 @@ if (demo) {
   say(`  sign in   ${DEMO_LISTENER.email} / ${DEMO_LISTENER.password}`);
   say(`  admin     ${DEMO_ADMIN.email} / ${DEMO_ADMIN.password}`);
 }
-say(`  media     http://localhost:${mediaPort}`);
+// What browsers are sent to: the gateway mints media URLs with exactly this base.
+say(`  media     ${gatewayEnv.MEDIA_PUBLIC_URL}`);
 say(`  objects   ${storeLabel}, bucket ${s3.S3_BUCKET}`);
 say(`  sessions  ${sessions}`);
+say(`  runtime   Node.js ${process.version} (${process.execPath})`);
 say('Press Ctrl-C to stop.');
 say('');

@@ -3,7 +3,7 @@
  * alone (or the orchestrator dying) stops every process it started within seconds.
  */
 import { execFile, spawn } from 'node:child_process';
-import { copyFileSync, mkdirSync, mkdtempSync, rmSync, utimesSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readFileSync, rmSync, utimesSync } from 'node:fs';
 import { createServer, type Server } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -23,6 +23,14 @@ async function allGone(pids: number[], timeoutMs: number): Promise<number> {
     await new Promise((r) => setTimeout(r, 50));
   }
   return Date.now() - started;
+}
+
+function commandLine(pid: number): string {
+  try {
+    return readFileSync(`/proc/${pid}/cmdline`, 'utf8').replaceAll('\0', ' ');
+  } catch {
+    return '';
+  }
 }
 
 async function portIsFree(port: number): Promise<boolean> {
@@ -53,6 +61,34 @@ describe('pnpm start', () => {
       process.stdout.write(`SIGTERM to pnpm: all ${tree.length} processes gone after ${ms} ms\n`);
       expect(await portIsFree(stack.gatewayPort)).toBe(true);
       expect(await portIsFree(stack.mediaPort)).toBe(true);
+    } finally {
+      await stack.stop();
+    }
+  });
+
+  it('names its runtime, prints the media URL browsers get, and stops everything when the store dies', async () => {
+    const mediaPublicUrl = 'http://media.stagedoor.test:18081';
+    const stack = await startStack({ env: { MEDIA_PUBLIC_URL: mediaPublicUrl } });
+    try {
+      const output = stack.output();
+      expect(output).toContain(`  media     ${mediaPublicUrl}\n`);
+      const runtime = /runtime {3}Node\.js v(\d+)\./.exec(output);
+      expect(Number(runtime?.[1])).toBeGreaterThanOrEqual(24);
+      // Each app's first line names the Node.js it runs on.
+      for (const app of ['gateway', 'media']) {
+        const first = output.split('\n').find((line) => new RegExp(`^\\S* *${app} +`).test(line)) ?? '';
+        expect(first).toMatch(new RegExp(`${app} starting on Node\\.js v(2[4-9]|[3-9]\\d)\\.`));
+      }
+      const tree = descendants(stack.process.pid as number);
+      const store = tree.find((pid) => commandLine(pid).includes('s3-server.js'));
+      expect(store).toBeDefined();
+      process.kill(store as number, 'SIGKILL');
+      const code = await new Promise<number | null>((done) => stack.process.once('exit', done));
+      expect(code, stack.output()).toBe(1);
+      expect(stack.output()).toContain(
+        'stagedoor: the embedded object store exited (SIGKILL); stopping everything\n',
+      );
+      await allGone(tree, 10_000);
     } finally {
       await stack.stop();
     }
@@ -129,6 +165,10 @@ describe('pnpm start', () => {
       mkdirSync(join(empty, 'scripts'));
       copyFileSync(START_SCRIPT, join(empty, 'scripts/start.mjs'));
       copyFileSync(join(dirname(START_SCRIPT), 'node-flags.mjs'), join(empty, 'scripts/node-flags.mjs'));
+      copyFileSync(
+        join(dirname(START_SCRIPT), 'require-node-24.mjs'),
+        join(empty, 'scripts/require-node-24.mjs'),
+      );
       const error = await run(process.execPath, [join(empty, 'scripts/start.mjs')], {
         env: { ...process.env, GATEWAY_PORT: String(await freePort()), MEDIA_PORT: String(await freePort()) },
       }).catch((e: { code: number; stderr: string }) => e);

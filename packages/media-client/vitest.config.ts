@@ -1,3 +1,9 @@
 import { defineConfig } from 'vitest/config';
 
-export default defineConfig({ test: { include: ['test/**/*.test.ts'], testTimeout: 20_000 } });
+export default defineConfig({
+  test: {
+    setupFiles: ['../../scripts/require-node-24.mjs'],
+    include: ['test/**/*.test.ts'],
+    testTimeout: 20_000,
+  },
+});

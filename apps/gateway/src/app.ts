@@ -2,6 +2,7 @@ import swagger from '@fastify/swagger';
 import { ErrorCode } from '@stagedoor/shared/errors';
 import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
+import { logRuntime } from '@stagedoor/shared/lifecycle';
 import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
@@ -72,6 +73,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     // not Fastify's, which echoes the URL.
     frameworkErrors: (error, request, reply: FastifyReply) => sendGatewayError(error, request, reply),
   });
+  logRuntime(app.log, 'gateway');
   app.addSchema(errorBodySchema);
   await app.register(swagger, {
     openapi: { info: { title: 'stagedoor gateway', version: '0.1.0' } },

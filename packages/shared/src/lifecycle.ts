@@ -45,3 +45,11 @@ export async function runUntilSignal<C extends { host: string; port: number }>(o
     throw error;
   }
 }
+
+/**
+ * The first line each app writes (called right after its logger exists): which runtime it is on, since
+ * the project runs on Node.js 24 LTS and a machine's own `node` may be older.
+ */
+export function logRuntime(log: { info(obj: object, msg: string): void }, name: string): void {
+  log.info({ node: process.version, pid: process.pid }, `${name} starting on Node.js ${process.version}`);
+}
