@@ -82,7 +82,8 @@ describe('playing', () => {
     const items = page.locator('#library > li');
     await expect.poll(() => items.count()).toBeGreaterThanOrEqual(4);
     const playButtons = await page.getByRole('button', { name: /^Play / }).allTextContents();
-    expect(playButtons.length).toBe(3); // two catalog tracks and the listener's private one
+    // two catalog tracks, the listener's private one, the demo video and its HLS rendition (one item)
+    expect(playButtons.length).toBe(5);
     const notes = items.filter({ hasText: 'liner notes' });
     expect(await notes.count()).toBe(1);
     expect(await notes.getByRole('button').count()).toBe(0);
@@ -265,7 +266,7 @@ describe('playing', () => {
     const watched = await signedIn();
     await watched.page.reload();
     await watched.page.getByRole('heading', { name: 'Library' }).waitFor();
-    await expect.poll(() => watched.page.getByRole('button', { name: /^Play / }).count()).toBe(3);
+    await expect.poll(() => watched.page.getByRole('button', { name: /^Play / }).count()).toBe(5);
     expect(watched.errors).toEqual([]);
   });
 

@@ -1,6 +1,7 @@
 // The stagedoor web player: a plain ES module, no framework, no build step. It talks only to the gateway
-// (fetch with the session cookie and the X-CSRF-Token header) and plays tokenized media URLs in one
-// <audio> element. CONTRACT.md, "The web player", fixes the accessible names used below.
+// (fetch with the session cookie and the X-CSRF-Token header) and plays tokenized media URLs in an
+// <audio> element, or a <video> element for video and HLS (see "HLS" for hls.js). CONTRACT.md, "The web
+// player", fixes the accessible names used below.
 //
 // Token lifetime: media tokens live MEDIA_TOKEN_TTL_SECONDS (default 300 s). While a track plays, the
 // page asks the gateway for a fresh token at ~70% of the current one's lifetime. That request is also
@@ -16,8 +17,9 @@
 // signed in before (a flag in localStorage, not a secret). A 401 then means the session really ended.
 // A wrong password (401) and a session that ended are not normal use: those do log an error.
 //
-// No `crossorigin` on the <audio> element: plain playback needs no CORS, and the token is in the URL,
-// not in a cookie, so nothing is gained by making media requests CORS requests.
+// No `crossorigin` on the media elements: plain playback needs no CORS, and the token is in the URL,
+// not in a cookie, so nothing is gained by making media requests CORS requests. (hls.js's own requests
+// are XHR, so those are CORS requests, without credentials.)
 
 const SIGNED_IN_FLAG = 'stagedoor.signedIn';
 const REFRESH_AT = 0.7;
@@ -45,6 +47,9 @@ const ui = {
   appView: $('app-view'),
   nowPlaying: $('now-playing'),
   audio: /** @type {HTMLAudioElement} */ ($('player')),
+  video: /** @type {HTMLVideoElement} */ ($('video-player')),
+  qualityField: $('quality-field'),
+  quality: /** @type {HTMLSelectElement} */ ($('quality')),
   libraryTitle: $('library-title'),
   library: $('library'),
   libraryEmpty: $('library-empty'),
@@ -76,7 +81,16 @@ const state = {
   /** Set while a recovery's fresh URL has not loaded yet: a second error then is not retried. */
   recovering: false,
   ending: false,
+  /** The element in use: ui.audio, or ui.video for video and HLS items. */
+  element: null,
+  /** The hls.js instance playing an HLS item in ui.video, if any. */
+  hls: null,
+  /** The hls.js module once asked for (a promise of the class, or of null where it cannot play). */
+  hlsJs: null,
+  /** An HLS token renewal in flight, which requests wait for. */
+  renewal: null,
 };
+state.element = ui.audio;
 
 class ApiError extends Error {
   constructor(status, code, message, headers) {
@@ -277,8 +291,12 @@ ui.signOutEverywhere.addEventListener(
 // ---------------------------------------------------------------------------------------------------
 // Library
 
+function baseType(item) {
+  return (item.contentType ?? '').split(';')[0].trim().toLowerCase();
+}
+
 function isPlayable(item) {
-  return /^(audio|video)\//i.test(item.contentType ?? '');
+  return /^(audio|video)\//.test(baseType(item)) || isHls(item);
 }
 
 function formatSize(bytes) {
@@ -289,7 +307,8 @@ function formatSize(bytes) {
 }
 
 function kindOf(item) {
-  const type = (item.contentType ?? '').split(';')[0].trim().toLowerCase();
+  const type = baseType(item);
+  if (isHls(item)) return 'Video (HLS, adaptive)';
   if (type.startsWith('audio/')) return 'Audio';
   if (type.startsWith('video/')) return 'Video';
   if (type.startsWith('text/')) return 'Text';
@@ -355,22 +374,68 @@ function markCurrent(key) {
 // ---------------------------------------------------------------------------------------------------
 // Playback and token refresh
 //
+// Audio plays in the <audio> element, video (MP4 and HLS) in the <video> element; only the one in use
+// is shown, and events from the other are ignored.
+//
 // A swap of the source is a reload (the element fetches again from the new URL), so the page swaps only
 // when the element would otherwise make a new request with an expired token: when it is not holding
 // the whole track, not receiving a response (a response already streaming is never cut, CONTRACT.md,
 // Media), or is seeking outside what it holds. Everything else is caught by the error path: one
-// refresh, then a resume from the same position.
+// refresh, then a resume from the same position. HLS through hls.js never swaps: see "HLS" below.
 
-/** Mints a media token for `key`; null when the session has ended (the page is back at sign-in). */
-async function mintToken(key) {
-  const result = await authed(() => api('POST', '/media/tokens', { key }));
+/** The element playing now (or last): ui.audio or ui.video. */
+function player() {
+  return state.element;
+}
+
+/** Makes `element` the visible player; the other one stops and lets go of its source. */
+function usePlayer(element) {
+  destroyHls();
+  const other = element === ui.audio ? ui.video : ui.audio;
+  state.element = element;
+  unloadElement(other);
+  other.hidden = true;
+  element.hidden = false;
+}
+
+function unloadElement(element) {
+  element.pause();
+  if (element.hasAttribute('src')) {
+    element.removeAttribute('src');
+    element.load();
+  }
+}
+
+/**
+ * What to ask the gateway for: an item's own key, or for an HLS item the prefix of its rendition, so
+ * that one token covers the master, the variant playlists and every segment (their relative URIs
+ * resolve under `/v1/t/<token>/`), and the URL to play is that base plus the master's file name.
+ */
+function grantFor(item) {
+  if (!isHls(item)) return { body: { key: item.key }, file: '' };
+  const slash = item.key.lastIndexOf('/');
+  return {
+    body: { prefix: item.key.slice(0, slash + 1) },
+    file: encodeURIComponent(item.key.slice(slash + 1)),
+  };
+}
+
+/** Mints a media token for `item`; null when the session has ended (the page is back at sign-in). */
+async function mintToken(item) {
+  const grant = grantFor(item);
+  const result = await authed(() => api('POST', '/media/tokens', grant.body));
   if (!result) return null;
   // expiresAt is on the gateway's clock; measure the lifetime against the response's Date header so
   // a skewed browser clock does not move the refresh past the expiry.
   const expiresAt = Date.parse(result.data.expiresAt);
   const serverNow = Date.parse(result.headers.get('Date') ?? '') || Date.now();
   const lifetime = Math.max(MIN_REFRESH_MS, expiresAt - serverNow);
-  return { url: result.data.url, lifetime, expiresAt: Date.now() + lifetime };
+  return {
+    url: `${result.data.url}${grant.file}`,
+    token: result.data.token,
+    lifetime,
+    expiresAt: Date.now() + lifetime,
+  };
 }
 
 function scheduleRefresh(minted) {
@@ -388,26 +453,30 @@ function scheduleRefresh(minted) {
  * listener makes meanwhile is not overridden), playing when `play` is true.
  */
 function setSource(minted, position, play) {
-  const { audio } = ui;
+  const element = player();
   const generation = ++state.sourceGeneration;
   state.swapping = true;
   state.srcExpiresAt = minted.expiresAt;
   const settle = () => {
     if (generation === state.sourceGeneration) state.swapping = false;
   };
-  audio.addEventListener('loadedmetadata', settle, { once: true });
-  audio.addEventListener('error', settle, { once: true });
-  audio.src = position > 0.25 ? `${minted.url}#t=${position.toFixed(3)}` : minted.url;
-  if (play) {
-    audio.play().catch((error) => {
+  element.addEventListener('loadedmetadata', settle, { once: true });
+  element.addEventListener('error', settle, { once: true });
+  element.src = position > 0.25 ? `${minted.url}#t=${position.toFixed(3)}` : minted.url;
+  if (play) startPlaying();
+}
+
+function startPlaying() {
+  player()
+    .play()
+    .catch((error) => {
       // A failed load is handled by the 'error' listener (one refresh and resume).
-      if (error?.name === 'NotAllowedError') say('Press play to start listening.');
+      if (error?.name === 'NotAllowedError') say('Press play to start.');
     });
-  }
 }
 
 function holds(time) {
-  const { buffered } = ui.audio;
+  const { buffered } = player();
   for (let i = 0; i < buffered.length; i++) {
     if (buffered.start(i) <= time + 0.05 && time < buffered.end(i) - 0.25) return true;
   }
@@ -416,11 +485,11 @@ function holds(time) {
 
 /** Whether the element holds everything from `time` to the end: it will not fetch again to play on. */
 function holdsToEnd(time) {
-  const { audio } = ui;
-  if (!Number.isFinite(audio.duration)) return false;
-  const { buffered } = audio;
+  const element = player();
+  if (!Number.isFinite(element.duration)) return false;
+  const { buffered } = element;
   for (let i = 0; i < buffered.length; i++) {
-    if (buffered.start(i) <= time + 0.05 && buffered.end(i) >= audio.duration - 0.05) return true;
+    if (buffered.start(i) <= time + 0.05 && buffered.end(i) >= element.duration - 0.05) return true;
   }
   return false;
 }
@@ -430,13 +499,28 @@ async function playItem(item) {
   state.recovering = false;
   state.lastPosition = 0;
   state.wantPlaying = true;
+  usePlayer(isVideo(item) ? ui.video : ui.audio);
   markCurrent(item.key);
   ui.nowPlaying.textContent = item.title;
   say(`Loading ${item.title}…`);
   try {
-    const minted = await mintToken(item.key);
+    // hls.js (only fetched for HLS items) loads while the token is minted.
+    const hlsJs = isHls(item) ? loadHlsJsWhereSupported() : null;
+    const minted = await mintToken(item);
     if (!minted || state.track !== item) return;
     scheduleRefresh(minted);
+    if (hlsJs) {
+      const Hls = await hlsJs;
+      if (state.track !== item) return;
+      if (Hls) {
+        startHls(Hls, minted, 0, true);
+        return;
+      }
+      if (!ui.video.canPlayType(HLS_MIME)) {
+        say(`This browser cannot play ${item.title}: it has neither Media Source Extensions nor HLS.`);
+        return;
+      }
+    }
     setSource(minted, 0, true);
   } catch (error) {
     say(`Could not play ${item.title}: ${error.message}`);
@@ -447,14 +531,15 @@ async function playItem(item) {
 async function refreshToken() {
   const track = state.track;
   if (!track) return;
-  if (ui.audio.paused && !state.swapping) {
+  const element = player();
+  if (element.paused && !state.swapping) {
     // Paused: no refresh (it would keep an idle session alive); the next 'play' refreshes first.
     state.refreshDue = true;
     return;
   }
   let minted;
   try {
-    minted = await mintToken(track.key);
+    minted = await mintToken(track);
   } catch (error) {
     say(`Could not renew access to ${track.title}: ${error.message}. Retrying…`);
     state.refreshTimer = setTimeout(() => void refreshToken(), 3000);
@@ -462,13 +547,17 @@ async function refreshToken() {
   }
   if (!minted || state.track !== track) return;
   scheduleRefresh(minted);
-  const { audio } = ui;
+  if (state.hls) {
+    // hls.js's next request already carries the new token (openWithCurrentToken): nothing to reload.
+    state.srcExpiresAt = minted.expiresAt;
+    return;
+  }
   if (
     !state.swapping &&
-    !holdsToEnd(audio.currentTime) &&
-    audio.networkState !== HTMLMediaElement.NETWORK_LOADING
+    !holdsToEnd(element.currentTime) &&
+    element.networkState !== HTMLMediaElement.NETWORK_LOADING
   ) {
-    setSource(minted, currentPosition(), !audio.paused);
+    setSource(minted, currentPosition(), !element.paused);
   }
 }
 
@@ -478,9 +567,9 @@ async function refreshToken() {
  * from there would restart the track).
  */
 function currentPosition() {
-  const { audio } = ui;
-  return !state.swapping && audio.readyState >= HTMLMediaElement.HAVE_METADATA
-    ? audio.currentTime
+  const element = player();
+  return !state.swapping && element.readyState >= HTMLMediaElement.HAVE_METADATA
+    ? element.currentTime
     : state.lastPosition;
 }
 
@@ -489,7 +578,7 @@ async function seekWithFreshToken(target) {
   const track = state.track;
   let minted = state.fresh;
   if (!minted || minted.expiresAt - Date.now() < 2 * MIN_REFRESH_MS) {
-    minted = await mintToken(track.key).catch(() => null);
+    minted = await mintToken(track).catch(() => null);
     if (!minted || state.track !== track) return;
     scheduleRefresh(minted);
   }
@@ -499,8 +588,9 @@ async function seekWithFreshToken(target) {
 /** A media error: one refresh and a resume from where playback was; a second failure stops. */
 async function recoverFromMediaError() {
   const track = state.track;
-  if (!track || state.ending) return;
-  const code = ui.audio.error?.code ?? 0;
+  // hls.js reports its own errors (onHlsError); the element's error under it is the same failure.
+  if (!track || state.ending || state.hls) return;
+  const code = player().error?.code ?? 0;
   if (state.recovering) {
     state.recovering = false;
     say(`${track.title} cannot be played (media error ${code}).`);
@@ -509,7 +599,7 @@ async function recoverFromMediaError() {
   state.recovering = true;
   let minted;
   try {
-    minted = await mintToken(track.key);
+    minted = await mintToken(track);
   } catch (error) {
     state.recovering = false;
     say(`Could not play ${track.title}: ${error.message}`);
@@ -528,12 +618,8 @@ function stopPlayback() {
   state.recovering = false;
   state.sourceGeneration++;
   state.swapping = false;
-  const { audio } = ui;
-  audio.pause();
-  if (audio.hasAttribute('src')) {
-    audio.removeAttribute('src');
-    audio.load();
-  }
+  usePlayer(ui.audio);
+  unloadElement(ui.audio);
   ui.nowPlaying.textContent = 'Nothing yet: pick a track from the library.';
   markCurrent('');
 }
@@ -541,35 +627,223 @@ function stopPlayback() {
 // Where playback is, for a resume after an error: not from an element that has just been given a new
 // source (its currentTime reads 0 until the fragment's start applies).
 function rememberPosition() {
-  if (!state.swapping && ui.audio.readyState >= HTMLMediaElement.HAVE_METADATA) {
-    state.lastPosition = ui.audio.currentTime;
+  const element = player();
+  if (!state.swapping && element.readyState >= HTMLMediaElement.HAVE_METADATA) {
+    state.lastPosition = element.currentTime;
   }
 }
 
-ui.audio.addEventListener('error', () => void recoverFromMediaError());
-ui.audio.addEventListener('loadeddata', () => {
+/** `handler` for events of the element in use only: the other one's pause or abort is not the listener's. */
+function onPlayer(type, handler) {
+  for (const element of [ui.audio, ui.video]) {
+    element.addEventListener(type, (event) => {
+      if (event.target === player()) handler(event);
+    });
+  }
+}
+
+onPlayer('error', () => void recoverFromMediaError());
+onPlayer('loadeddata', () => {
   state.recovering = false;
 });
-ui.audio.addEventListener('playing', () => {
+onPlayer('playing', () => {
   if (state.track) say(`Playing ${state.track.title}.`);
 });
-ui.audio.addEventListener('timeupdate', rememberPosition);
-ui.audio.addEventListener('seeking', () => {
+onPlayer('timeupdate', rememberPosition);
+onPlayer('seeking', () => {
   rememberPosition();
-  const target = ui.audio.currentTime;
-  if (state.swapping || !state.track || holds(target)) return;
+  const target = player().currentTime;
+  // hls.js fetches what a seek needs with a current token itself (openWithCurrentToken).
+  if (state.hls || state.swapping || !state.track || holds(target)) return;
   if (Date.now() >= state.srcExpiresAt - MIN_REFRESH_MS) void seekWithFreshToken(target);
 });
-ui.audio.addEventListener('pause', () => {
-  if (!state.swapping && !ui.audio.error) state.wantPlaying = false;
+onPlayer('pause', () => {
+  if (!state.swapping && !player().error) state.wantPlaying = false;
 });
-ui.audio.addEventListener('play', () => {
+onPlayer('play', () => {
   if (state.swapping) return;
   state.wantPlaying = true;
   if (state.track && (state.refreshDue || Date.now() >= state.srcExpiresAt - MIN_REFRESH_MS)) {
     void refreshToken();
   }
 });
+
+// ---------------------------------------------------------------------------------------------------
+// HLS
+//
+// An HLS item plays from `<media>/v1/t/<token>/<rendition prefix>/<master>`; hls.js resolves the variant
+// playlists and segments relative to it, so they are fetched under the same token with no playlist
+// rewriting. hls.js (the npm package, served by the gateway at /vendor/, loaded on first use) plays it
+// where the browser has Media Source Extensions; a browser that plays HLS itself (Safari on iOS) gets
+// the URL as the <video> element's source and the audio path's swap-and-resume handling.
+//
+// Token refresh under hls.js needs no reload: every request hls.js makes passes through
+// openWithCurrentToken, which puts the newest token into the URL's `/v1/t/<token>/` segment (renewing
+// first when the token has expired, e.g. after a long pause and a seek far ahead), so playback moves to
+// the new token at its next request with no stall. A 401 anyway (media's clock, a token refused) gets
+// one renewal and one retry of that request; a session that has ended makes the renewal answer 401 and
+// the page returns to sign-in. Media answers XHR with CORS (no credentials: the token is the credential).
+
+const HLS_MIME = 'application/vnd.apple.mpegurl';
+const HLS_TYPES = new Set([HLS_MIME, 'application/x-mpegurl', 'audio/mpegurl']);
+const HLS_JS_URL = '/vendor/hls.light.min.mjs';
+const HLS_WORKER_URL = '/vendor/hls.worker.js';
+
+function isHls(item) {
+  return HLS_TYPES.has(baseType(item));
+}
+
+function isVideo(item) {
+  return isHls(item) || baseType(item).startsWith('video/');
+}
+
+/** hls.js where it can play (Media Source Extensions); null where it cannot. Fetched once, on first use. */
+function loadHlsJsWhereSupported() {
+  if (!('MediaSource' in window || 'ManagedMediaSource' in window)) return Promise.resolve(null);
+  state.hlsJs ??= import(HLS_JS_URL).then(
+    (module) => (module.default.isSupported() ? module.default : null),
+    () => {
+      state.hlsJs = null;
+      return null;
+    },
+  );
+  return state.hlsJs;
+}
+
+/** The URL with the newest token in its `/v1/t/<token>/` segment (only URLs to media's origin). */
+function withCurrentToken(url) {
+  const fresh = state.fresh;
+  if (!fresh?.token) return url;
+  const parsed = new URL(url, document.baseURI);
+  if (parsed.origin !== new URL(fresh.url).origin) return url;
+  parsed.pathname = parsed.pathname.replace(/\/v1\/t\/[^/]+\//, `/v1/t/${fresh.token}/`);
+  return parsed.href;
+}
+
+/** One renewal at a time, shared by every request waiting for it. */
+function renewHlsToken() {
+  const track = state.track;
+  state.renewal ??= mintToken(track)
+    .then((minted) => {
+      if (minted && state.track === track) {
+        scheduleRefresh(minted);
+        state.srcExpiresAt = minted.expiresAt;
+      }
+    })
+    .catch(() => {
+      // The gateway did not answer: the request goes out with the token it has; a 401 retries once.
+    })
+    .finally(() => {
+      state.renewal = null;
+    });
+  return state.renewal;
+}
+
+/** hls.js's xhrSetup: open every request with the current token, renewing first if it has run out. */
+async function openWithCurrentToken(xhr, url) {
+  if (state.renewal) await state.renewal;
+  else if (state.fresh && Date.now() >= state.fresh.expiresAt - MIN_REFRESH_MS) await renewHlsToken();
+  xhr.open('GET', withCurrentToken(url), true);
+}
+
+/** A load policy of hls.js's in which a 401 is retried once, after a renewal; others as hls.js decides. */
+function retryOnceAfterRenewal(policy) {
+  const errorRetry = policy.default.errorRetry;
+  if (!errorRetry) return policy;
+  const shouldRetry = (_config, retryCount, _isTimeout, response, retry) => {
+    if (response?.code !== 401) return retry;
+    if (retryCount > 0) return false;
+    void renewHlsToken();
+    return true;
+  };
+  return { default: { ...policy.default, errorRetry: { ...errorRetry, shouldRetry } } };
+}
+
+function startHls(Hls, minted, position, play) {
+  destroyHls();
+  const defaults = Hls.DefaultConfig;
+  const hls = new Hls({
+    workerPath: HLS_WORKER_URL,
+    startPosition: position > 0.25 ? position : -1,
+    xhrSetup: openWithCurrentToken,
+    manifestLoadPolicy: retryOnceAfterRenewal(defaults.manifestLoadPolicy),
+    playlistLoadPolicy: retryOnceAfterRenewal(defaults.playlistLoadPolicy),
+    fragLoadPolicy: retryOnceAfterRenewal(defaults.fragLoadPolicy),
+  });
+  state.hls = hls;
+  state.srcExpiresAt = minted.expiresAt;
+  hls.on(Hls.Events.ERROR, (_event, data) => void onHlsError(Hls, hls, data));
+  hls.on(Hls.Events.FRAG_BUFFERED, () => {
+    state.recovering = false;
+  });
+  hls.on(Hls.Events.MANIFEST_PARSED, () => showQualities(hls));
+  hls.on(Hls.Events.LEVEL_SWITCHED, () => showQualities(hls));
+  hls.attachMedia(ui.video);
+  hls.loadSource(minted.url);
+  if (play) startPlaying();
+}
+
+function destroyHls() {
+  ui.qualityField.hidden = true;
+  if (!state.hls) return;
+  const hls = state.hls;
+  state.hls = null;
+  hls.destroy();
+}
+
+function describeLevel(level) {
+  const kbps = Math.round(level.bitrate / 1000);
+  return level.height ? `${level.height}p · ${kbps} kbps` : `${kbps} kbps`;
+}
+
+/** The Quality menu of an HLS item: Auto (hls.js's choice, named) and each variant. */
+function showQualities(hls) {
+  if (hls !== state.hls) return;
+  const playing = hls.levels[hls.currentLevel];
+  const choices = [
+    [-1, playing ? `Auto (${describeLevel(playing)})` : 'Auto'],
+    ...hls.levels.map((level, index) => [index, describeLevel(level)]),
+  ];
+  const options = choices.map(([value, label]) => {
+    const option = document.createElement('option');
+    option.value = String(value);
+    option.textContent = label;
+    return option;
+  });
+  ui.quality.replaceChildren(...options);
+  ui.quality.value = String(hls.autoLevelEnabled ? -1 : hls.currentLevel);
+  ui.qualityField.hidden = hls.levels.length < 2;
+}
+
+// A choice applies at once (hls.js drops what it buffered of the old variant and loads the new one).
+ui.quality.addEventListener('change', () => {
+  if (state.hls) state.hls.currentLevel = Number(ui.quality.value);
+});
+
+/**
+ * A fatal hls.js error: a media (decode) error gets hls.js's own recovery; anything else one renewal
+ * and a restart from where playback was. A second failure in a row stops and says so.
+ */
+async function onHlsError(Hls, hls, data) {
+  const track = state.track;
+  if (!data.fatal || hls !== state.hls || !track || state.ending) return;
+  if (state.recovering) {
+    state.recovering = false;
+    destroyHls();
+    say(`${track.title} cannot be played (${data.details}).`);
+    return;
+  }
+  state.recovering = true;
+  if (data.type === Hls.ErrorTypes.MEDIA_ERROR) {
+    hls.recoverMediaError();
+    return;
+  }
+  const position = state.lastPosition;
+  const minted = await mintToken(track).catch(() => null);
+  if (!minted || state.track !== track || hls !== state.hls) return;
+  scheduleRefresh(minted);
+  startHls(Hls, minted, position, state.wantPlaying);
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Devices

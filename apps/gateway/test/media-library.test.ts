@@ -4,6 +4,7 @@ import { MEDIA_AUDIENCE } from '@stagedoor/shared/tokens';
 import type { FastifyInstance } from 'fastify';
 import { createLocalJWKSet, jwtVerify } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { groupHlsRenditions } from '../src/library/hls-renditions.js';
 import { titleFromKey } from '../src/routes/media-library.js';
 import { buildTestApp, login, testConfig } from './support/gateway.js';
 
@@ -125,5 +126,108 @@ describe('library titles', () => {
     ['catalog/___.wav', '___.wav'],
   ])('%s → %s', (key, title) => {
     expect(titleFromKey(key)).toBe(title);
+  });
+});
+
+describe('HLS renditions in the library', () => {
+  const listing = (keys: string[]) =>
+    keys.map((key) => ({ key, contentType: contentTypeOf(key), size: 100 }));
+  function contentTypeOf(key: string): string {
+    if (key.endsWith('.m3u8')) return 'application/vnd.apple.mpegurl';
+    if (key.endsWith('.m4s')) return 'video/iso.segment';
+    if (key.endsWith('.mp4')) return 'video/mp4';
+    return 'audio/wav';
+  }
+
+  it('lists a rendition once, as its master playlist, hiding variant playlists, init files and segments', () => {
+    const grouped = groupHlsRenditions(
+      listing([
+        'catalog/a.wav',
+        'catalog/hls/show/master.m3u8',
+        'catalog/hls/show/v1/index.m3u8',
+        'catalog/hls/show/v1/init.mp4',
+        'catalog/hls/show/v1/seg-000.m4s',
+        'catalog/hls/show/v2/index.m3u8',
+        'catalog/hls/show/v2/seg-000.m4s',
+        'catalog/z.mp4',
+      ]),
+      ['catalog/'],
+    );
+    expect(grouped).toEqual([
+      { key: 'catalog/a.wav', contentType: 'audio/wav', size: 100 },
+      {
+        key: 'catalog/hls/show/master.m3u8',
+        contentType: 'application/vnd.apple.mpegurl',
+        size: 600,
+        renditionFolder: 'catalog/hls/show/',
+      },
+      { key: 'catalog/z.mp4', contentType: 'video/mp4', size: 100 },
+    ]);
+  });
+
+  it('takes master.m3u8 over other playlists in the folder, else the first by name; renditions stay apart', () => {
+    const grouped = groupHlsRenditions(
+      listing([
+        'catalog/hls/one/a.m3u8',
+        'catalog/hls/one/master.m3u8',
+        'catalog/hls/one/s.ts',
+        'catalog/hls/two/b.m3u8',
+        'catalog/hls/two/a.m3u8',
+        'catalog/hls/two/s.ts',
+      ]),
+      ['catalog/'],
+    );
+    expect(grouped.map((item) => [item.key, item.size])).toEqual([
+      ['catalog/hls/one/master.m3u8', 300],
+      ['catalog/hls/two/a.m3u8', 300],
+    ]);
+  });
+
+  it('never takes a listing root for a rendition: a playlist right under catalog/ hides nothing', () => {
+    const keys = ['catalog/live.m3u8', 'catalog/a.wav', 'catalog/b.mp4'];
+    expect(groupHlsRenditions(listing(keys), ['catalog/']).map((item) => item.key)).toEqual(keys);
+  });
+
+  it('GET /media/library answers one item per rendition, titled by its folder', async () => {
+    const media = createHttpServer((req, res) => {
+      const prefix = new URL(req.url ?? '/', 'http://media').searchParams.get('prefix') ?? '';
+      const keys = prefix.startsWith('catalog/')
+        ? [
+            'catalog/clip.mp4',
+            'catalog/hls/night-drive/master.m3u8',
+            'catalog/hls/night-drive/v0/index.m3u8',
+            'catalog/hls/night-drive/v0/seg-000.m4s',
+          ]
+        : [];
+      const items = listing(keys).map((item) => ({
+        ...item,
+        etag: '"e"',
+        lastModified: new Date(0).toISOString(),
+      }));
+      res
+        .writeHead(200, { 'content-type': 'application/json' })
+        .end(JSON.stringify({ items, nextCursor: null }));
+    });
+    await new Promise<void>((resolve) => media.listen(0, '127.0.0.1', resolve));
+    const port = (media.address() as { port: number }).port;
+    const app = await buildTestApp(testConfig('memory', { MEDIA_INTERNAL_URL: `http://127.0.0.1:${port}` }));
+    try {
+      const session = await login(app);
+      const res = await app.inject({ url: '/media/library', headers: { cookie: session.cookie } });
+      expect(res.statusCode).toBe(200);
+      expect(res.json().items).toEqual([
+        { key: 'catalog/clip.mp4', title: 'clip', contentType: 'video/mp4', size: 100 },
+        {
+          key: 'catalog/hls/night-drive/master.m3u8',
+          title: 'night drive',
+          contentType: 'application/vnd.apple.mpegurl',
+          size: 300,
+        },
+      ]);
+    } finally {
+      await app.close();
+      media.closeAllConnections();
+      await new Promise<void>((resolve) => media.close(() => resolve()));
+    }
   });
 });

@@ -3,7 +3,7 @@ import { readdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { PUBLIC_DIR } from '../src/plugins/web-player.js';
+import { HLS_DIST_DIR, HLS_FILES, PUBLIC_DIR } from '../src/plugins/web-player.js';
 import { buildTestApp, login, testConfig } from './support/gateway.js';
 
 const html = readFileSync(join(PUBLIC_DIR, 'index.html'), 'utf8');
@@ -46,8 +46,10 @@ describe('web player', () => {
     const csp = directives(String(res.headers['content-security-policy']));
     expect(csp.get('script-src')).toEqual(["'self'"]);
     expect(csp.get('style-src')).toEqual(["'self'"]);
-    expect(csp.get('connect-src')).toEqual(["'self'"]);
-    expect(csp.get('media-src')).toEqual(["'self'", 'https://media.example.com:8443']);
+    // hls.js: XHR to media for playlists and segments, MSE blob: URLs for the <video>, its own worker
+    expect(csp.get('connect-src')).toEqual(["'self'", 'https://media.example.com:8443']);
+    expect(csp.get('media-src')).toEqual(["'self'", 'blob:', 'https://media.example.com:8443']);
+    expect(csp.get('worker-src')).toEqual(["'self'"]);
     expect(csp.get('object-src')).toEqual(["'none'"]);
     expect(csp.get('frame-ancestors')).toEqual(["'none'"]);
     // Over plain http (pnpm start) an upgrade would break media requests; this config is not secure.
@@ -105,5 +107,32 @@ describe('web player', () => {
     expect(missing.json()).toMatchObject({ error: 'not_found' });
     const dotfile = await app.inject({ method: 'GET', url: '/../package.json' });
     expect(dotfile.statusCode).toBe(404);
+  });
+});
+
+describe('hls.js for the page', () => {
+  let app: FastifyInstance;
+  beforeAll(async () => {
+    app = await buildTestApp(testConfig('memory'));
+  });
+  afterAll(async () => app.close());
+
+  it('serves the hls.js module and its worker from the npm package, under the page headers', async () => {
+    for (const file of HLS_FILES) {
+      const res = await app.inject({ method: 'GET', url: `/vendor/${file}` });
+      expect(res.statusCode, file).toBe(200);
+      expect(res.headers['content-type'], file).toMatch(/javascript/);
+      expect(res.rawPayload.equals(readFileSync(join(HLS_DIST_DIR, file))), file).toBe(true);
+      expect(res.headers['content-security-policy']).toContain("script-src 'self'");
+    }
+    expect(script).toContain("'/vendor/hls.light.min.mjs'");
+    expect(script).toContain("'/vendor/hls.worker.js'");
+  });
+
+  it('serves nothing else from the package', async () => {
+    for (const url of ['/vendor/hls.js', '/vendor/hls.min.mjs', '/vendor/../package.json', '/vendor/']) {
+      const res = await app.inject({ method: 'GET', url });
+      expect(res.statusCode, url).toBe(404);
+    }
   });
 });

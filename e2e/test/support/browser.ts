@@ -84,8 +84,9 @@ export interface PlayerState {
   readyState: number;
 }
 
-export async function playerState(page: Page): Promise<PlayerState> {
-  return page.locator('audio').evaluate((element: HTMLAudioElement) => ({
+/** The state of the page's `<audio>` element, or of another media element (`video`). */
+export async function playerState(page: Page, selector = 'audio'): Promise<PlayerState> {
+  return page.locator(selector).evaluate((element: HTMLMediaElement) => ({
     currentTime: element.currentTime,
     paused: element.paused,
     src: element.currentSrc,
@@ -99,14 +100,15 @@ export async function waitForPlayer(
   page: Page,
   predicate: (state: PlayerState) => boolean,
   timeoutMs = 15_000,
+  selector = 'audio',
 ): Promise<PlayerState> {
   const deadline = Date.now() + timeoutMs;
-  let last = await playerState(page);
+  let last = await playerState(page, selector);
   while (!predicate(last)) {
     if (Date.now() > deadline)
       throw new Error(`player never reached the expected state: ${JSON.stringify(last)}`);
     await page.waitForTimeout(200);
-    last = await playerState(page);
+    last = await playerState(page, selector);
   }
   return last;
 }

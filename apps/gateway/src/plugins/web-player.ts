@@ -2,7 +2,9 @@
  * The web player (CONTRACT.md, The web player): the static page in `apps/gateway/public` at `/`, and the
  * security headers of every gateway response (helmet). The page is plain files with no inline script or
  * style, so the Content-Security-Policy can forbid both; `media-src` names the media origin (tokenized URLs
- * point there) and `connect-src 'self'` limits fetch() to the gateway.
+ * point there) and `connect-src` limits fetch() to the gateway and media. HLS plays through hls.js, served
+ * from the `hls.js` package at `/vendor/` (no CDN); the CSP allows what it needs and no more (README, "The
+ * web player": `blob:` media for Media Source Extensions, XHR to the media origin, a same-origin worker).
  *
  * The headers are computed once, by helmet itself, at start-up: @fastify/helmet runs helmet (and re-parses
  * the CSP) on every request, which measured 40-60 µs of CPU per request, more than half of what a
@@ -10,6 +12,8 @@
  */
 
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { createRequire } from 'node:module';
+import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import fastifyStatic from '@fastify/static';
 import type { FastifyInstance } from 'fastify';
@@ -18,6 +22,13 @@ import helmet, { type HelmetOptions } from 'helmet';
 import type { GatewayConfig } from '../config.js';
 
 export const PUBLIC_DIR = fileURLToPath(new URL('../../public/', import.meta.url));
+
+/**
+ * hls.js as the page loads it: the light ES module build (playback without subtitles, alternate audio
+ * or DRM, which the catalog does not use) and its transmuxing worker, straight from the npm package.
+ */
+export const HLS_DIST_DIR = dirname(createRequire(import.meta.url).resolve('hls.js/dist/hls.light.min.mjs'));
+export const HLS_FILES = ['hls.light.min.mjs', 'hls.worker.js'] as const;
 
 export interface WebPlayerOptions {
   config: Pick<GatewayConfig, 'mediaPublicUrl' | 'session' | 'production'>;
@@ -35,8 +46,12 @@ export function contentSecurityPolicy(config: WebPlayerOptions['config']) {
       'style-src': ["'self'"],
       'img-src': ["'self'", 'data:'],
       'font-src': ["'self'"],
-      'media-src': ["'self'", config.mediaPublicUrl.origin],
-      'connect-src': ["'self'"],
+      // blob: is the MediaSource object URL hls.js gives the <video> element; it names no outside origin.
+      'media-src': ["'self'", 'blob:', config.mediaPublicUrl.origin],
+      // hls.js fetches playlists and segments from media with XHR (CORS, no credentials).
+      'connect-src': ["'self'", config.mediaPublicUrl.origin],
+      // hls.js transmuxes in /vendor/hls.worker.js (same origin; never a blob: worker).
+      'worker-src': ["'self'"],
       'object-src': ["'none'"],
       'base-uri': ["'none'"],
       'form-action': ["'self'"],
@@ -97,6 +112,11 @@ async function webPlayer(app: FastifyInstance, options: WebPlayerOptions): Promi
     cacheControl: true,
     maxAge: 0,
   });
+  for (const file of HLS_FILES) {
+    app.get(`/vendor/${file}`, { schema: { hide: true } }, (_request, reply) =>
+      reply.sendFile(file, HLS_DIST_DIR),
+    );
+  }
 }
 
 export default fp(webPlayer, { name: 'web-player', fastify: '5.x' });

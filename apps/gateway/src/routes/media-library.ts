@@ -2,11 +2,12 @@
  * `GET /media/library` (session): the objects the caller may play — every prefix the entitlement policy
  * grants (`catalog/`, `users/<own id>/`) — listed from media's `GET /v1/catalog` with the gateway's own
  * service token. Media not answering within the client's bound (3 s) is 503 `media_unavailable`, never a
- * hung request.
+ * hung request. An HLS rendition is listed as one item, its master playlist (library/hls-renditions.ts).
  */
 import { MediaClientError } from '@stagedoor/media-client/errors';
 import type { FastifyInstance } from 'fastify';
 import { MediaUnavailable, Unauthenticated } from '../errors.js';
+import { groupHlsRenditions } from '../library/hls-renditions.js';
 import { createMediaEntitlementPolicy, type MediaEntitlementPolicy } from '../policy/media-entitlement.js';
 
 export interface MediaLibraryRoutesOptions {
@@ -88,9 +89,10 @@ export default async function mediaLibraryRoutes(
         );
         throw new MediaUnavailable();
       }
-      const items: LibraryItem[] = listings.flat().map((item) => ({
+      const items: LibraryItem[] = groupHlsRenditions(listings.flat(), prefixes).map((item) => ({
         key: item.key,
-        title: titleFromKey(item.key),
+        // A rendition is named for its folder (`catalog/hls/night-drive/` → `night drive`), not `master`.
+        title: titleFromKey(item.renditionFolder?.slice(0, -1) ?? item.key),
         contentType: item.contentType,
         size: item.size,
       }));
