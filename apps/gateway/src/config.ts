@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
+import type { AttemptLimits } from './plugins/attempt-limiter.js';
 
 /** Secrets that ship in the repository for development; production refuses to start with them. */
 export const DEV_SESSION_SECRET = 'dev-only-session-secret-do-not-use-in-production-0123456789';
@@ -42,13 +43,34 @@ export interface GatewayConfig {
   /** Seed the contract's demo users, service client and so on (never in production). */
   demoFixtures: boolean;
   trustProxy: boolean;
-  loginRateLimit: { perAccountPerWindow: number; perIpPerWindow: number; windowSeconds: number };
+  /** Failed sign-ins and client authentications (see plugins/attempt-limiter.ts). */
+  loginRateLimit: AttemptLimits;
   /** Argon2id cost for new password hashes (never below OWASP's minimum: 19 MiB, t=2, p=1). */
   passwordHashing: { memoryKiB: number; timeCost: number; maxConcurrent: number };
   dataDir: string;
   signingKeysFile: string | undefined;
   signingKeysJson: string | undefined;
   serviceClientsFile: string | undefined;
+}
+
+/** The account-and-IP allowance defaults to 10 but never above the per-account ceiling. */
+function loginRateLimit(env: EnvReader): AttemptLimits {
+  const perAccount = env.int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 100, { min: 1, max: 100_000 });
+  const perAccountAndIp = env.int('LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP', Math.min(10, perAccount), {
+    min: 1,
+    max: 100_000,
+  });
+  if (perAccountAndIp > perAccount) {
+    env.problem(
+      'LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP must not exceed LOGIN_MAX_FAILURES_PER_ACCOUNT (the ceiling)',
+    );
+  }
+  return {
+    perAccountAndIp,
+    perIp: env.int('LOGIN_MAX_FAILURES_PER_IP', 100, { min: 1, max: 100_000 }),
+    perAccount,
+    windowSeconds: env.int('LOGIN_FAILURE_WINDOW_SECONDS', 15 * 60, { min: 1, max: 24 * 3600 }),
+  };
 }
 
 export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
@@ -107,11 +129,7 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     }),
     demoFixtures,
     trustProxy: env.bool('TRUST_PROXY', false),
-    loginRateLimit: {
-      perAccountPerWindow: env.int('LOGIN_MAX_FAILURES_PER_ACCOUNT', 10, { min: 1, max: 10_000 }),
-      perIpPerWindow: env.int('LOGIN_MAX_FAILURES_PER_IP', 100, { min: 1, max: 100_000 }),
-      windowSeconds: env.int('LOGIN_FAILURE_WINDOW_SECONDS', 15 * 60, { min: 1, max: 24 * 3600 }),
-    },
+    loginRateLimit: loginRateLimit(env),
     passwordHashing: {
       memoryKiB: env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 }),
       timeCost: env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 }),

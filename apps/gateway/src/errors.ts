@@ -9,6 +9,10 @@ export const TooManyAttempts = createError(
   'too many failed sign-in attempts; try again later',
   429,
 );
+/** 429 `too_many_attempts` with `Retry-After` (seconds), from the attempt limiter's answer. */
+export function tooManyAttempts(retryAfterSeconds: number): Error {
+  return Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(retryAfterSeconds) } });
+}
 export const Unauthenticated = createError(ErrorCode.unauthenticated, 'sign in first', 401);
 export const CsrfFailed = createError<[string]>(ErrorCode.csrfFailed, '%s', 403);
 export const Forbidden = createError<[string]>(ErrorCode.forbidden, '%s', 403);

@@ -4,11 +4,13 @@
  * password. Also the user directory: unique case-insensitive emails, Argon2id parameters, rehash.
  */
 import { parseOptions } from '@node-rs/argon2';
-import type { FastifyInstance } from 'fastify';
+import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Redis } from 'ioredis';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { Argon2Pool } from '../src/passwords/argon2-pool.js';
+import { attemptSource } from '../src/plugins/attempt-limiter.js';
 import { EmailTakenError } from '../src/stores/user-directory.js';
+import { type LimitTestApp, limitTestApp, statusCounts, until } from './support/attempt-limits.js';
 import {
   buildTestApp,
   DEMO_ADMIN,
@@ -21,13 +23,23 @@ import {
 } from './support/gateway.js';
 
 const LIMITS = {
-  LOGIN_MAX_FAILURES_PER_ACCOUNT: '3',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP: '3',
   LOGIN_MAX_FAILURES_PER_IP: '6',
+  LOGIN_MAX_FAILURES_PER_ACCOUNT: '9',
   LOGIN_FAILURE_WINDOW_SECONDS: '120',
 };
 
 function attempt(app: FastifyInstance, email: string, password: string, ip = '127.0.0.1') {
   return app.inject({ method: 'POST', url: '/auth/login', payload: { email, password }, remoteAddress: ip });
+}
+
+function expectTooManyAttempts(res: LightMyRequestResponse): void {
+  expect(res.statusCode).toBe(429);
+  expect(res.json()).toEqual({ error: 'too_many_attempts', message: expect.any(String) });
+  const retryAfter = Number(res.headers['retry-after']);
+  expect(retryAfter).toBeGreaterThan(100);
+  expect(retryAfter).toBeLessThanOrEqual(120);
+  expect(res.headers['set-cookie']).toBeUndefined();
 }
 
 describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
@@ -44,51 +56,59 @@ describe.each(STORE_KINDS)('failed sign-in limits (%s store)', (kind) => {
     redis.disconnect();
   });
 
-  it('blocks an account after its failures, even with the right password, with Retry-After', async () => {
-    const user = await app.users.create({
-      email: 'lock@example.com',
-      name: 'L',
-      role: 'user',
-      password: 'right-password-1',
-    });
+  const newUser = (email: string, password: string) =>
+    app.users.create({ email, name: 'U', role: 'user', password });
+
+  it('refuses a source after its failures on an account, even with the right password; the owner elsewhere signs in', async () => {
+    const user = await newUser('lock@example.com', 'right-password-1');
     for (let i = 0; i < 3; i++)
-      expect((await attempt(app, user.email, 'wrong', `10.0.0.${i}`)).statusCode).toBe(401);
-    const blocked = await attempt(app, 'LOCK@example.com', 'right-password-1', '10.0.1.1');
-    expect(blocked.statusCode).toBe(429);
-    expect(blocked.json()).toEqual({ error: 'too_many_attempts', message: expect.any(String) });
-    const retryAfter = Number(blocked.headers['retry-after']);
-    expect(retryAfter).toBeGreaterThan(100);
-    expect(retryAfter).toBeLessThanOrEqual(120);
-    expect(blocked.headers['set-cookie']).toBeUndefined();
-    // Other accounts are unaffected.
-    expect((await attempt(app, DEMO_ADMIN.email, DEMO_ADMIN.password, '10.0.1.1')).statusCode).toBe(200);
+      expect((await attempt(app, user.email, 'wrong', '10.0.0.1')).statusCode).toBe(401);
+    expectTooManyAttempts(await attempt(app, 'LOCK@example.com', 'right-password-1', '10.0.0.1'));
+    // The owner, from a source that has not failed, is not locked out by someone else's guesses.
+    expect((await attempt(app, user.email, 'right-password-1', '10.0.0.2')).statusCode).toBe(200);
+    // Other accounts from the guessing source are unaffected.
+    expect((await attempt(app, DEMO_ADMIN.email, DEMO_ADMIN.password, '10.0.0.1')).statusCode).toBe(200);
   });
 
-  it('a successful sign-in resets the account counter', async () => {
-    const user = await app.users.create({
-      email: 'reset@example.com',
-      name: 'R',
-      role: 'user',
-      password: 'right-password-2',
-    });
-    for (let round = 0; round < 3; round++) {
+  it('a success forgets that source’s failures on the account, but not the account’s ceiling', async () => {
+    const user = await newUser('reset@example.com', 'right-password-2');
+    for (let round = 0; round < 2; round++) {
       for (let i = 0; i < 2; i++)
         expect((await attempt(app, user.email, 'wrong', '10.1.0.1')).statusCode).toBe(401);
-      expect((await attempt(app, user.email, 'right-password-2', '10.1.0.2')).statusCode).toBe(200);
+      expect((await attempt(app, user.email, 'right-password-2', '10.1.0.1')).statusCode).toBe(200);
     }
+    // 4 failures so far; the successes were given back. 5 more from other sources reach the ceiling of 9.
+    for (const ip of ['10.1.0.2', '10.1.0.2', '10.1.0.2', '10.1.0.3', '10.1.0.3']) {
+      expect((await attempt(app, user.email, 'wrong', ip)).statusCode).toBe(401);
+    }
+    // The ceiling holds for every source, the owner's too: the price of bounding distributed guessing.
+    expectTooManyAttempts(await attempt(app, user.email, 'right-password-2', '10.1.0.4'));
   });
 
-  it('limits failures per IP across accounts; other IPs are not affected', async () => {
+  it('limits failures per source across accounts; other sources are not affected', async () => {
     const ip = '10.2.0.1';
     for (let i = 0; i < 6; i++) {
       expect((await attempt(app, `nobody${i}@example.com`, 'wrong', ip)).statusCode).toBe(401);
     }
-    const blocked = await attempt(app, DEMO_LISTENER.email, DEMO_LISTENER.password, ip);
-    expect(blocked.statusCode).toBe(429);
-    expect(Number(blocked.headers['retry-after'])).toBeGreaterThan(0);
+    expectTooManyAttempts(await attempt(app, DEMO_LISTENER.email, DEMO_LISTENER.password, ip));
     expect((await attempt(app, DEMO_LISTENER.email, DEMO_LISTENER.password, '10.2.0.2')).statusCode).toBe(
       200,
     );
+  });
+
+  it('successful sign-ins do not count against their source', async () => {
+    for (let i = 0; i < 8; i++) {
+      expect((await attempt(app, DEMO_ADMIN.email, DEMO_ADMIN.password, '10.4.0.1')).statusCode).toBe(200);
+    }
+  });
+
+  it('counts an IPv6 source by its /64', async () => {
+    const user = await newUser('v6@example.com', 'right-password-6');
+    for (const ip of ['2001:db8:1:2::1', '2001:db8:1:2:ffff::9', '2001:db8:1:2:0:0:0:77']) {
+      expect((await attempt(app, user.email, 'wrong', ip)).statusCode).toBe(401);
+    }
+    expectTooManyAttempts(await attempt(app, user.email, 'right-password-6', '2001:db8:1:2::abcd'));
+    expect((await attempt(app, user.email, 'right-password-6', '2001:db8:1:3::1')).statusCode).toBe(200);
   });
 
   it('unknown email and wrong password: same body, similar timing (dummy-hash verification)', async () => {
@@ -236,5 +256,137 @@ describe('limits and users shared between gateway instances (Redis)', () => {
     expect(parseOptions(after).timeCost).toBe(3);
     // The new hash still verifies, on either instance.
     expect((await attempt(a, user.email, 'rehash-pass-123')).statusCode).toBe(200);
+  });
+});
+
+/**
+ * Issue 11: the limits hold against concurrent requests. Each attempt is counted before its Argon2 hash
+ * is computed, so N parallel guesses (N well above the limit) compute at most the limit's hashes; the
+ * proof is the hash count itself (`app.users.passwordVerifications`), not only the answers.
+ */
+describe.each(['memory', 'redis', 'cluster'] as const)(
+  'failed sign-in limits under concurrency (%s)',
+  (kind) => {
+    let fixture: LimitTestApp;
+    let app: FastifyInstance;
+    beforeAll(async () => {
+      fixture = await limitTestApp(kind, LIMITS);
+      app = fixture.app;
+    });
+    afterAll(async () => {
+      await fixture?.close();
+    });
+
+    const newUser = (email: string, password: string) =>
+      app.users.create({ email, name: 'R', role: 'user', password });
+
+    /** Runs `fire`, and answers its responses and how many Argon2 verifications it caused. */
+    async function hashesDuring(fire: () => Promise<LightMyRequestResponse[]>) {
+      const before = app.users.passwordVerifications;
+      const responses = await fire();
+      return { responses, hashes: app.users.passwordVerifications - before, counts: statusCounts(responses) };
+    }
+
+    function expectRefusalsCarryRetryAfter(responses: LightMyRequestResponse[]): void {
+      for (const res of responses.filter((r) => r.statusCode === 429)) {
+        expect(Number(res.headers['retry-after'])).toBeGreaterThan(0);
+      }
+    }
+
+    it('60 parallel guesses at one account from one source compute 3 hashes (its allowance)', async () => {
+      const user = await newUser('race-one@example.com', 'right-password-r1');
+      const run = await hashesDuring(() =>
+        Promise.all(Array.from({ length: 60 }, () => attempt(app, user.email, 'wrong-guess', '10.20.0.1'))),
+      );
+      expect(run.hashes).toBe(3);
+      expect(run.counts).toEqual({ 401: 3, 429: 57 });
+      expectRefusalsCarryRetryAfter(run.responses);
+    });
+
+    it('60 parallel guesses at one account from 20 sources compute 9 hashes (the account ceiling)', async () => {
+      const user = await newUser('race-many@example.com', 'right-password-r2');
+      const run = await hashesDuring(() =>
+        Promise.all(
+          Array.from({ length: 60 }, (_, i) => attempt(app, user.email, 'wrong-guess', `10.21.0.${i % 20}`)),
+        ),
+      );
+      expect(run.hashes).toBe(9);
+      expect(run.counts).toEqual({ 401: 9, 429: 51 });
+      expectRefusalsCarryRetryAfter(run.responses);
+    });
+
+    it('300 parallel guesses from one source over 300 accounts compute 6 hashes (its allowance)', async () => {
+      const run = await hashesDuring(() =>
+        Promise.all(
+          Array.from({ length: 300 }, (_, i) =>
+            attempt(app, `spray${i}@example.com`, 'wrong-guess', '10.22.0.1'),
+          ),
+        ),
+      );
+      expect(run.hashes).toBe(6);
+      expect(run.counts).toEqual({ 401: 6, 429: 294 });
+      expectRefusalsCarryRetryAfter(run.responses);
+      // Another source is not affected.
+      expect((await attempt(app, DEMO_LISTENER.email, DEMO_LISTENER.password, '10.22.0.2')).statusCode).toBe(
+        200,
+      );
+    });
+
+    it('the right password sent while the allowance is taken by guesses still being hashed is refused', async () => {
+      const user = await newUser('race-right@example.com', 'right-password-r3');
+      const before = app.users.passwordVerifications;
+      const guesses = Array.from({ length: 3 }, () => attempt(app, user.email, 'wrong-guess', '10.23.0.1'));
+      // The three guesses have taken the allowance and their hashes are being computed, none finished: a
+      // check that only reads recorded failures would let the next request through.
+      await until(() => app.users.passwordVerifications - before >= 3);
+      const late = await Promise.all([
+        ...Array.from({ length: 20 }, () => attempt(app, user.email, 'wrong-guess', '10.23.0.1')),
+        attempt(app, user.email, 'right-password-r3', '10.23.0.1'),
+      ]);
+      expect(statusCounts(await Promise.all(guesses))).toEqual({ 401: 3 });
+      expect(statusCounts(late)).toEqual({ 429: 21 });
+      expect(app.users.passwordVerifications - before).toBe(3);
+    });
+
+    it('the owner signs in from another source while 60 parallel guesses from an attacker are limited', async () => {
+      const user = await newUser('race-owner@example.com', 'right-password-r4');
+      const attack = Promise.all(
+        Array.from({ length: 60 }, () => attempt(app, user.email, 'wrong-guess', '203.0.113.7')),
+      );
+      const owner = await attempt(app, user.email, 'right-password-r4', '198.51.100.20');
+      expect(owner.statusCode).toBe(200);
+      expect(statusCounts(await attack)).toEqual({ 401: 3, 429: 57 });
+      // After the attack too, and the attacker stays limited even with the right password.
+      expect((await attempt(app, user.email, 'right-password-r4', '198.51.100.20')).statusCode).toBe(200);
+      expect((await attempt(app, user.email, 'right-password-r4', '203.0.113.7')).statusCode).toBe(429);
+    });
+  },
+);
+
+describe('attempt limit settings and sources', () => {
+  it('counts an IPv4-mapped IPv6 address as its IPv4 source, and an IPv6 address by its /64', () => {
+    expect(attemptSource('::ffff:192.0.2.7')).toBe('192.0.2.7');
+    expect(attemptSource('192.0.2.7')).toBe('192.0.2.7');
+    expect(attemptSource('2001:db8:a:b:1:2:3:4')).toBe('2001:db8:a:b::/64');
+    expect(attemptSource('2001:db8:a:b::9%eth0')).toBe('2001:db8:a:b::/64');
+    expect(attemptSource('::1')).toBe('0:0:0:0::/64');
+  });
+
+  it('defaults to 10 per account and source, 100 per source, a ceiling of 100; refuses a source limit above the ceiling', () => {
+    expect(testConfig('memory').loginRateLimit).toEqual({
+      perAccountAndIp: 10,
+      perIp: 100,
+      perAccount: 100,
+      windowSeconds: 900,
+    });
+    expect(testConfig('memory', { LOGIN_MAX_FAILURES_PER_ACCOUNT: '4' }).loginRateLimit.perAccountAndIp).toBe(
+      4,
+    );
+    expect(() =>
+      testConfig('memory', {
+        LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP: '20',
+        LOGIN_MAX_FAILURES_PER_ACCOUNT: '5',
+      }),
+    ).toThrow(/LOGIN_MAX_FAILURES_PER_ACCOUNT_AND_IP must not exceed/);
   });
 });

@@ -49,6 +49,8 @@ export class Argon2Pool {
   private readonly workers: PoolWorker[] = [];
   private nextId = 0;
   private closed = false;
+  /** Verifications sent to a worker so far: each one costs a full Argon2 computation. */
+  verifications = 0;
 
   constructor(
     readonly size = Math.max(1, availableParallelism() - 1),
@@ -60,6 +62,7 @@ export class Argon2Pool {
   }
 
   async verify(hashed: string, password: string): Promise<boolean> {
+    this.verifications++;
     return (await this.call('verify', [hashed, password])) === true;
   }
 

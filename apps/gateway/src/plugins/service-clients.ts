@@ -44,6 +44,8 @@ export interface ServiceClientRegistry {
   authenticate(id: string, secret: string): Promise<ServiceClient | null>;
   /** Configured client ids (for logs and tests; never secrets). */
   ids(): string[];
+  /** Secrets checked so far (each `authenticate` call computes one hash): what the limits bound. */
+  secretChecks(): number;
 }
 
 declare module 'fastify' {
@@ -135,13 +137,16 @@ export async function loadServiceClients(options: ServiceClientsOptions): Promis
   // An unknown id is checked against this hash, so that it costs as much as a wrong secret and the
   // response time does not tell which client ids exist.
   const decoyHash = await argon2Hash(crypto.randomUUID());
+  let checks = 0;
   return {
     authenticate: async (id, secret) => {
+      checks++;
       const client = clients.get(id);
       const ok = await secretMatches(client?.secretHash ?? decoyHash, secret);
       return client && ok ? { id: client.id, scopes: client.scopes } : null;
     },
     ids: () => [...clients.keys()],
+    secretChecks: () => checks,
   };
 }
 

@@ -61,6 +61,11 @@ export class UserDirectory {
     this.hashing = new Argon2Pool(maxConcurrentHashes);
   }
 
+  /** Argon2 verifications computed so far (sign-ins, unknown emails included): what the limits bound. */
+  get passwordVerifications(): number {
+    return this.hashing.verifications;
+  }
+
   /** Stops the hashing workers. */
   close(): Promise<void> {
     return this.hashing.close();

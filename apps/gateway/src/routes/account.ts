@@ -1,8 +1,8 @@
 /**
  * A person's own account (CONTRACT.md, Accounts): `POST /auth/password` changes the caller's password.
  *
- * The current password is checked under the failed sign-in limits, on the same per-account and per-IP
- * counters as `/auth/login`: both answer the same question about the same secret, so a stolen session
+ * The current password is checked under the failed sign-in limits, counted before its hash is computed
+ * on the same counters as `/auth/login`: both answer the same question about the same secret, so a stolen session
  * gets no second budget of guesses. On success the new password is hashed with the current Argon2id
  * parameters and stored together with an increment of the user's session version (so no session issued
  * before is accepted again, including one a racing sign-in creates later), every session of the user is
@@ -11,21 +11,14 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.js';
-import type { GatewayConfig } from '../config.js';
-import { InvalidCredentials, TooManyAttempts, Unauthenticated } from '../errors.js';
-import type { AttemptKey } from '../plugins/attempt-limiter.js';
+import { InvalidCredentials, tooManyAttempts, Unauthenticated } from '../errors.js';
 import type { SessionView } from '../plugins/sessions.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../plugins/users.js';
 import { normalizeEmail, type PublicUser } from '../stores/user-directory.js';
 
 const errorRef = { $ref: 'ErrorBody#' } as const;
 
-export default async function accountRoutes(
-  app: FastifyInstance,
-  opts: { config: GatewayConfig },
-): Promise<void> {
-  const { perAccountPerWindow, perIpPerWindow } = opts.config.loginRateLimit;
-
+export default async function accountRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { currentPassword: string; newPassword: string } }>(
     '/auth/password',
     {
@@ -61,10 +54,6 @@ export default async function accountRoutes(
       const session = request.session as SessionView;
       const user = request.user as PublicUser;
       const { currentPassword, newPassword } = request.body;
-      const keys: AttemptKey[] = [
-        { key: `login:account:${normalizeEmail(user.email)}`, limit: perAccountPerWindow },
-        { key: `login:ip:${request.ip}`, limit: perIpPerWindow },
-      ];
       const failed = (reason: 'rate_limited' | 'wrong_password' | 'disabled' | 'unknown_user') =>
         audit(request, 'password_change_failed', {
           actorId: user.id,
@@ -72,18 +61,19 @@ export default async function accountRoutes(
           sessionId: session.id,
           reason,
         });
-      const wait = await app.attemptLimiter.retryAfter(keys);
-      if (wait > 0) {
+      // Counted before the hash is computed, on the sign-in counters (plugins/attempt-limiter.ts).
+      const result = await app.attemptLimiter.attempt('login', normalizeEmail(user.email), request.ip, () =>
+        app.users.verifyPasswordOf(user.id, currentPassword),
+      );
+      if (result.outcome === 'rate_limited') {
         failed('rate_limited');
-        throw Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(wait) } });
+        throw tooManyAttempts(result.retryAfterSeconds);
       }
-      const checked = await app.users.verifyPasswordOf(user.id, currentPassword);
-      if (!checked.ok) {
-        await app.attemptLimiter.recordFailure(keys);
-        failed(checked.reason);
+      if (result.outcome === 'invalid_credentials') {
+        failed(result.check.reason);
         throw new InvalidCredentials();
       }
-      await app.attemptLimiter.reset(keys.slice(0, 1));
+      const checked = result.check;
       const sessionVersion = await app.users.setPassword(user.id, newPassword);
       // Deleted meanwhile (or by an administrator): nobody is left to change the password of.
       if (sessionVersion === null) throw new Unauthenticated();

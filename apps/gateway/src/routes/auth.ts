@@ -4,9 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.js';
-import type { GatewayConfig } from '../config.js';
-import { InvalidCredentials, NotFound, TooManyAttempts } from '../errors.js';
-import type { AttemptKey } from '../plugins/attempt-limiter.js';
+import { InvalidCredentials, NotFound, tooManyAttempts } from '../errors.js';
 import type { SessionView } from '../plugins/sessions.js';
 import { normalizeEmail } from '../stores/user-directory.js';
 
@@ -40,12 +38,7 @@ const sessionListItem = {
   additionalProperties: false,
 } as const;
 
-export default async function authRoutes(
-  app: FastifyInstance,
-  opts: { config: GatewayConfig },
-): Promise<void> {
-  const { perAccountPerWindow, perIpPerWindow } = opts.config.loginRateLimit;
-
+export default async function authRoutes(app: FastifyInstance): Promise<void> {
   app.post<{ Body: { email: string; password: string } }>(
     '/auth/login',
     {
@@ -80,34 +73,30 @@ export default async function authRoutes(
     },
     async (request, reply) => {
       const { email, password } = request.body;
-      const keys: AttemptKey[] = [
-        { key: `login:account:${normalizeEmail(email)}`, limit: perAccountPerWindow },
-        { key: `login:ip:${request.ip}`, limit: perIpPerWindow },
-      ];
-      const wait = await app.attemptLimiter.retryAfter(keys);
-      if (wait > 0) {
+      // The attempt is counted before the password hash is computed (plugins/attempt-limiter.ts).
+      const result = await app.attemptLimiter.attempt('login', normalizeEmail(email), request.ip, () =>
+        app.users.verifyPassword(email, password),
+      );
+      if (result.outcome === 'rate_limited') {
         audit(request, 'sign_in_failed', {
           actorId: null,
           targetId: null,
           sessionId: null,
           reason: 'rate_limited',
         });
-        throw Object.assign(new TooManyAttempts(), { headers: { 'retry-after': String(wait) } });
+        throw tooManyAttempts(result.retryAfterSeconds);
       }
-      const checked = await app.users.verifyPassword(email, password);
-      if (!checked.ok) {
-        await app.attemptLimiter.recordFailure(keys);
+      if (result.outcome === 'invalid_credentials') {
         audit(request, 'sign_in_failed', {
           actorId: null,
-          targetId: checked.userId,
+          targetId: result.check.userId,
           sessionId: null,
-          reason: checked.reason,
+          reason: result.check.reason,
         });
         throw new InvalidCredentials();
       }
-      await app.attemptLimiter.reset(keys.slice(0, 1));
-      const { user } = checked;
-      const session = await app.sessions.issue(request, reply, user, checked.sessionVersion);
+      const { user, sessionVersion } = result.check;
+      const session = await app.sessions.issue(request, reply, user, sessionVersion);
       audit(request, 'sign_in', { actorId: user.id, targetId: user.id, sessionId: session.id });
       return { user, csrfToken: session.csrfToken };
     },

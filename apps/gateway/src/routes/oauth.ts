@@ -8,17 +8,15 @@
  *   here answers with the `{"error","message"}` shape of the other routes. 401 `invalid_client` carries
  *   `WWW-Authenticate: Basic` when the client tried Basic.
  * - Every answer, success or error, is `Cache-Control: no-store` and `Pragma: no-cache` (§5.1).
- * - Failed client authentications count against the client id and the address (the sessions plugin's
- *   attempt limiter, shared with sign-in); past the limit the answer is 429 with `Retry-After`, checked
- *   before the secret is, so a guessing client stops costing argon2 time.
+ * - Client authentications are counted by the attempt limiter (per client id and address, like
+ *   sign-ins) before the secret is checked; past a limit the answer is 429 with `Retry-After`, so
+ *   concurrent guesses cannot outrun the count and a guessing client stops costing argon2 time.
  */
 import formbody from '@fastify/formbody';
 import { ErrorCode } from '@stagedoor/shared/errors';
 import { MAX_SERVICE_TOKEN_TTL_SECONDS, SERVICE_SCOPES, type ServiceScope } from '@stagedoor/shared/tokens';
 import { mintServiceToken } from '@stagedoor/shared/tokens/mint';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import type { GatewayConfig } from '../config.js';
-import type { AttemptKey } from '../plugins/attempt-limiter.js';
 
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -131,12 +129,7 @@ function sendOAuthError(error: unknown, request: FastifyRequest, reply: FastifyR
     .send({ error: oauth.error, error_description: oauth.description });
 }
 
-export default async function oauthRoutes(
-  app: FastifyInstance,
-  options: { config: Pick<GatewayConfig, 'loginRateLimit'> },
-): Promise<void> {
-  const limiter = app.attemptLimiter;
-  const { perAccountPerWindow, perIpPerWindow } = options.config.loginRateLimit;
+export default async function oauthRoutes(app: FastifyInstance): Promise<void> {
   // Scoped to this plugin: only the token endpoint accepts form bodies.
   await app.register(formbody, { bodyLimit: 4096 });
   app.setErrorHandler(sendOAuthError);
@@ -188,21 +181,20 @@ export default async function oauthRoutes(
           'www-authenticate': 'Basic realm="stagedoor"',
         });
       }
-      const clientKey: AttemptKey = { key: `oauth:client:${credentials.id}`, limit: perAccountPerWindow };
-      const limitKeys: AttemptKey[] = [clientKey, { key: `oauth:ip:${request.ip}`, limit: perIpPerWindow }];
-      const wait = await limiter.retryAfter(limitKeys);
-      if (wait > 0) {
+      // The attempt is counted before the secret is checked (plugins/attempt-limiter.ts).
+      const result = await app.attemptLimiter.attempt('oauth', credentials.id, request.ip, async () => {
+        const client = await app.serviceClients.authenticate(credentials.id, credentials.secret);
+        return client ? { ok: true as const, client } : { ok: false as const };
+      });
+      if (result.outcome === 'rate_limited') {
         throw new OAuthError('too_many_attempts', 'too many failed client authentications', 429, {
-          'retry-after': String(Math.ceil(wait)),
+          'retry-after': String(result.retryAfterSeconds),
         });
       }
-      const client = await app.serviceClients.authenticate(credentials.id, credentials.secret);
-      if (client === null) {
-        await limiter.recordFailure(limitKeys);
+      if (result.outcome === 'invalid_credentials') {
         throw new OAuthError('invalid_client', 'unknown client or wrong secret', 401, basicChallenge);
       }
-      // Only the client's own counter: one good secret must not clear the failures of an address.
-      await limiter.reset([clientKey]);
+      const { client } = result.check;
 
       const grantType = single(body, 'grant_type');
       if (grantType === undefined) throw new OAuthError('invalid_request', 'grant_type is required');
