@@ -1,12 +1,11 @@
 /**
  * Where the gateway keeps sessions, users and attempt counters: Redis (or a Redis Cluster) when
- * `REDIS_URL` is set — `app.redis` is the shared client, registered through `@fastify/redis` — and process
- * memory otherwise. The client fails fast while Redis is unreachable (no offline queue, one retry, short
+ * `REDIS_URL` is set — one ioredis client, handed to the stores themselves (no `@fastify/redis`: nothing
+ * reads an `app.redis`, and the plugin would hold start-up until Redis is ready) — and process memory otherwise. The client fails fast while Redis is unreachable (no offline queue, one retry, short
  * timeouts) so a request answers 503 at once instead of hanging, and reconnects by itself; the gateway
  * also starts while Redis is down (after `REDIS_STARTUP_WAIT_MS`) and serves once it connects.
  */
 
-import fastifyRedis from '@fastify/redis';
 import type { ReadinessCheck } from '@stagedoor/shared/health';
 import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
@@ -98,15 +97,10 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
     app.addHook('onClose', async () => {
       client.disconnect();
     });
-    // `@fastify/redis` holds start-up until the client is ready and then fails the whole app after the
-    // plugin timeout, with a stack trace, when Redis is down. Wait a little ourselves instead; if Redis is
-    // not there yet, start anyway: requests that need it answer 503, /readyz says so, and service begins
-    // when it connects.
-    if (await waitForReady(client, config.redisStartupWaitMs)) {
-      await app.register(fastifyRedis, { client, closeClient: false });
-    } else {
+    // Wait a little for Redis; if it is not there yet, start anyway: requests that need it answer 503,
+    // /readyz says so, and service begins when it connects.
+    if (!(await waitForReady(client, config.redisStartupWaitMs))) {
       app.log.warn('starting without redis; /readyz answers 503 until it connects');
-      app.decorate('redis', client as never);
     }
     const availableTasks: Array<{ name: string; task: () => Promise<void> }> = [];
     const runTask = async ({ name, task }: { name: string; task: () => Promise<void> }) => {
