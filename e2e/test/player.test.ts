@@ -59,7 +59,9 @@ describe('signing in', () => {
     await expect
       .poll(() => page.getByRole('alert').filter({ hasText: 'Wrong email or password' }).count())
       .toBe(1);
-    expect(await page.getByLabel('Password').evaluate((e) => e === document.activeElement)).toBe(true);
+    expect(
+      await page.getByLabel('Password', { exact: true }).evaluate((e) => e === document.activeElement),
+    ).toBe(true);
     expect(await page.getByRole('heading', { name: 'Library' }).isVisible()).toBe(false);
     await screenshot(page, 'wrong-password');
   });

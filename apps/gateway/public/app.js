@@ -167,6 +167,7 @@ function say(message) {
 
 function showSignIn(reason) {
   stopPlayback();
+  resetPasswordForm();
   ui.appView.hidden = true;
   ui.account.hidden = true;
   ui.signInView.hidden = false;
@@ -227,6 +228,12 @@ async function loadSessionInfo() {
   }
 }
 
+/** The text for a 429 `too_many_attempts` (sign-in, password change), with its Retry-After. */
+function tooManyAttemptsMessage(error) {
+  const wait = Number(error.headers?.get('Retry-After'));
+  return `Too many failed attempts. Try again in ${Number.isFinite(wait) && wait > 0 ? `${wait} seconds` : 'a while'}.`;
+}
+
 function showSignInError(message) {
   ui.signInError.textContent = message;
   ui.signInError.hidden = false;
@@ -253,10 +260,7 @@ ui.signInForm.addEventListener('submit', async (event) => {
     if (error instanceof ApiError && error.status === 401) {
       showSignInError('Wrong email or password.');
     } else if (error instanceof ApiError && error.status === 429) {
-      const wait = Number(error.headers?.get('Retry-After'));
-      showSignInError(
-        `Too many failed attempts. Try again in ${Number.isFinite(wait) && wait > 0 ? `${wait} seconds` : 'a while'}.`,
-      );
+      showSignInError(tooManyAttemptsMessage(error));
     } else if (error instanceof ApiError && error.status === 400) {
       showSignInError('Enter a valid email and password.');
     } else {
@@ -947,6 +951,90 @@ async function revoke(session, name, button) {
 }
 
 ui.devicesRefresh.addEventListener('click', () => void loadDevices());
+
+// ---------------------------------------------------------------------------------------------------
+// Change password
+//
+// POST /auth/password ends every other session of this user and gives this one a new id, cookie and
+// CSRF token; the page then reads the new token (and session) from GET /auth/me. A 401 here is either a
+// wrong current password (`invalid_credentials`: the form says so) or a session that has ended (back to
+// the sign-in form, as everywhere else).
+
+const PASSWORD_MIN = 12;
+const PASSWORD_MAX = 128;
+const PASSWORD_LENGTH_RULE = `The new password must have ${PASSWORD_MIN} to ${PASSWORD_MAX} characters.`;
+
+const passwordForm = {
+  form: $('password-form'),
+  current: /** @type {HTMLInputElement} */ ($('current-password')),
+  next: /** @type {HTMLInputElement} */ ($('new-password')),
+  message: $('password-message'),
+  button: /** @type {HTMLButtonElement} */ ($('change-password')),
+};
+
+function showPasswordMessage(text, kind) {
+  passwordForm.message.textContent = text;
+  passwordForm.message.className = `form-message ${kind}`;
+  passwordForm.message.hidden = false;
+}
+
+function resetPasswordForm() {
+  passwordForm.current.value = '';
+  passwordForm.next.value = '';
+  passwordForm.message.hidden = true;
+  passwordForm.button.disabled = false;
+}
+
+async function changePassword() {
+  const currentPassword = passwordForm.current.value;
+  const newPassword = passwordForm.next.value;
+  // Characters as the gateway counts them: code points.
+  const length = [...newPassword].length;
+  if (!currentPassword) {
+    showPasswordMessage('Enter your current password.', 'error');
+    passwordForm.current.focus();
+    return;
+  }
+  if (length < PASSWORD_MIN || length > PASSWORD_MAX) {
+    showPasswordMessage(PASSWORD_LENGTH_RULE, 'error');
+    passwordForm.next.focus();
+    return;
+  }
+  passwordForm.button.disabled = true;
+  passwordForm.message.hidden = true;
+  try {
+    await api('POST', '/auth/password', { currentPassword, newPassword });
+    passwordForm.current.value = '';
+    passwordForm.next.value = '';
+    // The session was rotated: its CSRF token too.
+    await loadSessionInfo();
+    showPasswordMessage('Password changed. Every other device has been signed out.', 'success');
+    void loadDevices();
+  } catch (error) {
+    if (error instanceof ApiError && error.status === 401 && error.code !== 'invalid_credentials') {
+      endSession(sessionEndedReason());
+      return;
+    }
+    if (error instanceof ApiError && error.status === 401) {
+      showPasswordMessage('The current password is wrong. Your password was not changed.', 'error');
+      passwordForm.current.select();
+      passwordForm.current.focus();
+    } else if (error instanceof ApiError && error.status === 429) {
+      showPasswordMessage(tooManyAttemptsMessage(error), 'error');
+    } else if (error instanceof ApiError && error.status === 400) {
+      showPasswordMessage(PASSWORD_LENGTH_RULE, 'error');
+    } else {
+      showPasswordMessage(`Could not change the password: ${error.message}`, 'error');
+    }
+  } finally {
+    passwordForm.button.disabled = false;
+  }
+}
+
+passwordForm.form.addEventListener('submit', (event) => {
+  event.preventDefault();
+  void changePassword();
+});
 
 // ---------------------------------------------------------------------------------------------------
 // Start-up and other tabs

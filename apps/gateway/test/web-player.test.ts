@@ -94,6 +94,9 @@ describe('web player', () => {
     expect(html).toMatch(/>Sign out everywhere<\/button>/);
     expect(script).toContain("'This device'");
     expect(script).toContain("'Revoke'");
+    expect(html).toMatch(/<label for="current-password">Current password<\/label>/);
+    expect(html).toMatch(/<label for="new-password">New password<\/label>/);
+    expect(html).toMatch(/<button type="submit"[^>]*>Change password<\/button>/);
     for (const [, id] of script.matchAll(/\$\('([a-z-]+)'\)/g)) expect(html, id).toContain(`id="${id}"`);
   });
 
