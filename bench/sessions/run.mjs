@@ -1,6 +1,7 @@
 #!/usr/bin/env node
 // Sessions benchmark (issue 2). In one run, on loopback:
-//  1. GET /auth/me of the real gateway (Redis sessions) vs a bare Fastify route doing one Redis GET (the
+//  1. GET /auth/me of the real gateway (Redis sessions) vs the bare floor of bench/floors.mjs (signed cookie,
+//     HMAC, SHA-256, one Redis GET + JSON.parse, plain Fastify: the
 //     limit) vs express-session + connect-redis 7.1.1 (ioredis) reading the equivalent session;
 //  2. p99 latency of /healthz idle vs during 20 concurrent sign-ins (Argon2id off the event loop).
 // Each server runs in its own process, each load generator in another. Redis: BENCH_REDIS_URL
@@ -34,8 +35,8 @@ function startServer(kind) {
     let out = '';
     child.stdout.on('data', (d) => {
       out += d;
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve({ kind, port: Number(m[1]), child });
+      const m = /PORT (\d+)(?: COOKIE (\S+))?\n/.exec(out);
+      if (m) resolve({ kind, port: Number(m[1]), cookie: m[2] ?? '', child });
     });
     child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
   });
@@ -148,7 +149,7 @@ async function main() {
   const exCookie = cookieFrom(await request(ex.port, 'POST', '/login'));
   for (const [port, path, cookie] of [
     [gw.port, '/auth/me', gwCookie],
-    [bare.port, '/bare', ''],
+    [bare.port, '/me', bare.cookie],
     [ex.port, '/me', exCookie],
   ]) {
     const res = await request(port, 'GET', path, { headers: { cookie } });
@@ -158,7 +159,7 @@ async function main() {
   const servers = { gateway: gw, bare, express: ex };
   const targets = {
     gateway: { url: `http://127.0.0.1:${gw.port}/auth/me`, headers: { cookie: gwCookie } },
-    bare: { url: `http://127.0.0.1:${bare.port}/bare`, headers: {} },
+    bare: { url: `http://127.0.0.1:${bare.port}/me`, headers: { cookie: bare.cookie } },
     express: { url: `http://127.0.0.1:${ex.port}/me`, headers: { cookie: exCookie } },
   };
   const best = { gateway: 0, bare: 0, express: 0 };
@@ -241,7 +242,7 @@ ${ROUNDS} rounds in rotating order, after a 2 s warm-up; ratios are the median o
 | GET, authenticated session read | req/s (best) | server CPU per request (median) | req/s each round |
 | --- | ---: | ---: | --- |
 ${row('gateway `GET /auth/me` (cookie → session + user from Redis)', 'gateway')}
-${row('bare Fastify route, one Redis GET (the limit)', 'bare')}
+${row('bare floor: signed cookie + HMAC + SHA-256 + one Redis GET + JSON.parse (bench/floors.mjs)', 'bare')}
 ${row('express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis)', 'express')}
 
 - gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})

@@ -7,8 +7,8 @@ import { loadGatewayConfig } from '@stagedoor/gateway/config';
 import connectRedis from 'connect-redis';
 import express from 'express';
 import session from 'express-session';
-import Fastify from 'fastify';
 import { Redis } from 'ioredis';
+import { startFloorServer } from '../floors.mjs';
 
 const [kind, redisUrl, prefix] = process.argv.slice(2);
 const SECRET = 'bench-session-secret-0123456789abcdef0123456789';
@@ -28,17 +28,9 @@ async function gateway() {
 }
 
 async function bare() {
-  // The limit: one Redis GET per request, nothing else (no cookie parsing, no session logic).
-  const redis = new Redis(redisUrl);
-  const key = `${prefix}bare`;
-  await redis.set(
-    key,
-    JSON.stringify({ id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' }),
-  );
-  const app = Fastify({ logger: false });
-  app.get('/bare', async () => ({ user: JSON.parse((await redis.get(key)) ?? 'null') }));
-  await app.listen({ host: '127.0.0.1', port: 0 });
-  return app.server.address().port;
+  // The floor of issue 15 (bench/floors.mjs): parse the signed cookie, check its HMAC, SHA-256 the secret,
+  // one Redis GET and JSON.parse, in a plain Fastify route.
+  return startFloorServer({ redisUrl, prefix, secret: SECRET });
 }
 
 async function expressStack() {
@@ -77,8 +69,9 @@ if (!start) {
   console.error(`unknown server kind ${kind}`);
   process.exit(64);
 }
-const port = await start();
-process.stdout.write(`PORT ${port}\n`);
+const started = await start();
+const { port, cookie } = typeof started === 'number' ? { port: started, cookie: '' } : started;
+process.stdout.write(`PORT ${port}${cookie ? ` COOKIE ${cookie}` : ''}\n`);
 // CPU time this server has used (user + system, µs), asked over IPC: per-request CPU cost is far less
 // sensitive to other work on a shared machine than requests per second.
 process.on('message', (message) => {
