@@ -5,6 +5,7 @@ import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { logRuntime } from '@stagedoor/shared/lifecycle';
 import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
+import { capConnections, serverTimeoutOptions } from '@stagedoor/shared/server-limits';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { GatewayConfig } from './config.js';
 import attemptLimiter from './plugins/attempt-limiter.js';
@@ -64,6 +65,7 @@ const sendGatewayError: typeof sendContractError = (error, request, reply) => {
 
 export async function buildApp(config: GatewayConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...serverTimeoutOptions(config.server),
     logger: options.logger ?? loggerOptions(config),
     trustProxy: config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
@@ -74,6 +76,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
     frameworkErrors: (error, request, reply: FastifyReply) => sendGatewayError(error, request, reply),
   });
   logRuntime(app.log, 'gateway');
+  capConnections(app.server, config.server.maxConnections, app.log);
   app.addSchema(errorBodySchema);
   await app.register(swagger, {
     openapi: { info: { title: 'stagedoor gateway', version: '0.1.0' } },

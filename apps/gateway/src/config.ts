@@ -4,6 +4,7 @@
  */
 import { availableParallelism } from 'node:os';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
 import type { AttemptLimits } from './plugins/attempt-limiter.js';
 
@@ -43,6 +44,8 @@ export interface GatewayConfig {
   /** Seed the contract's demo users, service client and so on (never in production). */
   demoFixtures: boolean;
   trustProxy: boolean;
+  /** Slow and idle clients, and how many may be connected (HEADERS_TIMEOUT_MS, …, MAX_CONNECTIONS). */
+  server: ServerLimits;
   /** Failed sign-ins and client authentications (see plugins/attempt-limiter.ts). */
   loginRateLimit: AttemptLimits;
   /** Argon2id cost for new password hashes (never below OWASP's minimum: 19 MiB, t=2, p=1). */
@@ -129,6 +132,13 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     }),
     demoFixtures,
     trustProxy: env.bool('TRUST_PROXY', false),
+    // Gateway bodies are at most 64 KiB, so 30 s for a whole request is generous.
+    server: readServerLimits(env, {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 30_000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 10_000,
+    }),
     loginRateLimit: loginRateLimit(env),
     passwordHashing: {
       memoryKiB: env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 }),

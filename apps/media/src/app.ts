@@ -5,6 +5,7 @@ import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { logRuntime } from '@stagedoor/shared/lifecycle';
 import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
+import { capConnections, serverTimeoutOptions } from '@stagedoor/shared/server-limits';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { MediaConfig } from './config.js';
 import httpPolicy from './plugins/http-policy.js';
@@ -33,6 +34,7 @@ export function loggerOptions(config: { logLevel: string }): FastifyServerOption
 
 export async function buildApp(config: MediaConfig, options: BuildOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
+    ...serverTimeoutOptions(config.server),
     ...(options.loggerInstance
       ? { loggerInstance: options.loggerInstance }
       : { logger: options.logger ?? loggerOptions(config) }),
@@ -60,6 +62,7 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
     },
   });
   logRuntime(app.log, 'media');
+  capConnections(app.server, config.server.maxConnections, app.log);
   app.addSchema(errorBodySchema);
   await app.register(swagger, { openapi: { info: { title: 'stagedoor media', version: '0.1.0' } } });
   app.setErrorHandler(sendContractError);

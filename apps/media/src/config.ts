@@ -3,6 +3,7 @@
  * fails start-up with every problem listed.
  */
 import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { CLOCK_TOLERANCE_SECONDS } from '@stagedoor/shared/tokens';
 
 export interface MediaConfig {
@@ -43,6 +44,8 @@ export interface MediaConfig {
   tokenCacheEntries: number;
   /** Bound on each /readyz probe (storage and keys). */
   readyTimeoutMs: number;
+  /** Slow and idle clients, and how many may be connected (HEADERS_TIMEOUT_MS, …, MAX_CONNECTIONS). */
+  server: ServerLimits;
 }
 
 export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
@@ -113,6 +116,13 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
     metadataCacheEntries: env.int('METADATA_CACHE_ENTRIES', 1024, { min: 0, max: 1_000_000 }),
     tokenCacheEntries: env.int('TOKEN_CACHE_ENTRIES', 1024, { min: 0, max: 1_000_000 }),
     readyTimeoutMs: env.int('READY_TIMEOUT_MS', 2000, { min: 100, max: 60_000 }),
+    // An upload's body is part of its request: an hour bounds a 5 GiB upload at ~1.5 MB/s.
+    server: readServerLimits(env, {
+      headersTimeoutMs: 10_000,
+      requestTimeoutMs: 3_600_000,
+      keepAliveTimeoutMs: 5000,
+      maxConnections: 10_000,
+    }),
   };
   env.finish();
   return config;
