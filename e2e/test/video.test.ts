@@ -248,6 +248,20 @@ describe('video in the web player', () => {
     }
   });
 
+  it('a session ended elsewhere stops HLS playback and returns the page to sign-in within a token lifetime', async () => {
+    const { page, context } = watched;
+    await page.getByRole('button', { name: 'Play test pattern adaptive', exact: true }).click();
+    await waitForVideo(page, (s) => s.src.startsWith('blob:') && s.currentTime > 0.5 && !s.paused);
+    const me = await context.request.get(`${stack.gatewayUrl}/auth/me`);
+    // The same user signing out everywhere from another client: the page is not told by its own hand.
+    const out = await context.request.post(`${stack.gatewayUrl}/auth/logout-all`, {
+      headers: { 'x-csrf-token': (await me.json()).csrfToken },
+    });
+    expect(out.status()).toBe(204);
+    await page.getByRole('button', { name: 'Sign in' }).waitFor({ timeout: TTL_SECONDS * 1000 + 2000 });
+    expect((await video(page)).paused).toBe(true);
+  });
+
   it('no console errors besides the contract 401s', () => {
     expect(watched.errors.filter((error) => !/status of 401/.test(error))).toEqual([]);
   });
