@@ -215,6 +215,25 @@ describe.each(STORE_KINDS)('account actions (%s store)', (kind) => {
       expect(res.statusCode).toBe(429);
     });
 
+    it('12 concurrent guesses compute the limit of hashes (3), no more; the rest are 429', async () => {
+      const user = await newUser();
+      const s = await login(app, user.email, user.password);
+      const hashesBefore = app.users.passwordVerifications;
+      const answers = await Promise.all(
+        Array.from({ length: 12 }, (_, i) =>
+          changePassword(s, { currentPassword: `parallel-guess-${i}`, newPassword: NEW_PASSWORD }),
+        ),
+      );
+      const statuses = answers.map((r) => r.statusCode).sort();
+      expect(statuses.filter((c) => c === 401)).toHaveLength(ACCOUNT_LIMIT);
+      expect(statuses.filter((c) => c === 429)).toHaveLength(12 - ACCOUNT_LIMIT);
+      expect(app.users.passwordVerifications - hashesBefore).toBe(ACCOUNT_LIMIT);
+      // The right password is refused too now, and the session is untouched.
+      const right = await changePassword(s, { currentPassword: user.password, newPassword: NEW_PASSWORD });
+      expect(right.statusCode).toBe(429);
+      expect((await me(app, s.cookie)).statusCode).toBe(200);
+    });
+
     it('a session issued under the old password after the change ended every session is still refused', async () => {
       // What a sign-in racing with the change leaves: it verified the old password (and read the old
       // session version) before the change, and wrote its session after the change ended them all.
