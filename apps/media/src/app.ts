@@ -19,7 +19,8 @@ export interface BuildOptions {
   logger?: FastifyServerOptions['logger'];
   /** A pino-compatible logger instance (tests capture log lines with it). */
   loggerInstance?: FastifyServerOptions['loggerInstance'];
-  /** The server's clock in ms since the epoch (HTTP preconditions, Cache-Control); tests inject one. */
+  /** The server's clock in ms since the epoch (token times, the JWKS cache's age, HTTP preconditions,
+   * Cache-Control); tests inject one instead of waiting. */
   now?: () => number;
 }
 
@@ -68,7 +69,8 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
   app.setErrorHandler(sendContractError);
   app.setNotFoundHandler(sendNotFound);
   await app.register(httpPolicy, { config });
-  await app.register(tokenVerifier, { config });
+  const now = options.now ?? Date.now;
+  await app.register(tokenVerifier, { config, nowSeconds: () => now() / 1000 });
   await app.register(storage, { config });
   // Both probes are bounded (READY_TIMEOUT_MS, JWKS_TIMEOUT_MS), so /readyz answers in bounded time.
   await app.register(
@@ -77,7 +79,7 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
       { name: 'verification keys', check: () => whenTrue(app.tokenVerifier.keysReachable()) },
     ]),
   );
-  await app.register(objectRoutes, { now: options.now ?? Date.now });
+  await app.register(objectRoutes, { now });
   await app.register(catalogRoutes);
   await app.register(uploadRoutes, { config });
   app.get('/openapi.json', { schema: { hide: true } }, async () => app.swagger());

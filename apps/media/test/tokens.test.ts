@@ -13,7 +13,12 @@ import { buildApp } from '../src/app.js';
 import { loadMediaConfig } from '../src/config.js';
 import { ISSUER, useMedia } from './support.js';
 
-const h = useMedia({ env: { JWKS_COOLDOWN_SECONDS: '0', JWKS_CACHE_MAX_AGE_SECONDS: '1' } });
+/** How far media's clock runs ahead of the machine's: tests move it instead of waiting. */
+let mediaAheadMs = 0;
+const h = useMedia({
+  env: { JWKS_COOLDOWN_SECONDS: '0', JWKS_CACHE_MAX_AGE_SECONDS: '1' },
+  now: () => Date.now() + mediaAheadMs,
+});
 const KEY = 'catalog/a.wav';
 const URL_PATH = `/v1/objects/${KEY}`;
 
@@ -344,11 +349,11 @@ describe('keys: rotation, static file, reachability', () => {
     const byOld = await h.mediaToken(KEY);
     expect((await h.app.inject({ url: `${URL_PATH}?token=${byOld}` })).statusCode).toBe(200);
     h.jwks.setKeys([next.publicJwk]);
-    await new Promise((r) => setTimeout(r, 1100)); // JWKS_CACHE_MAX_AGE_SECONDS=1 in this file
+    mediaAheadMs += 1100; // past JWKS_CACHE_MAX_AGE_SECONDS=1, by media's clock
     expect((await h.app.inject({ url: `${URL_PATH}?token=${byOld}` })).statusCode).toBe(401);
     expect((await h.app.inject({ url: `${URL_PATH}?token=${byNext.token}` })).statusCode).toBe(200);
     h.jwks.setKeys([h.key.publicJwk]);
-    await new Promise((r) => setTimeout(r, 1100));
+    mediaAheadMs += 1100;
   });
 
   it('verifies against a static JWKS_FILE', async () => {
@@ -436,16 +441,17 @@ describe('verified-token cache (a player sends one token with every range reques
 
   it('refuses a cached token once it expires', async () => {
     // Keys cached for long (unlike the rest of this file), so only the token's own expiry can end the entry.
+    let ahead = 0;
     const app = await buildApp(
       loadMediaConfig({ ...h.env, CLOCK_TOLERANCE_SECONDS: '0', JWKS_CACHE_MAX_AGE_SECONDS: '600' }),
-      { logger: false },
+      { logger: false, now: () => Date.now() + ahead },
     );
     try {
       const iat = now();
       const token = await craft({ claims: { iat, exp: iat + 2 } }).sign(h.key.privateKey);
       expect((await app.inject({ url: `${URL_PATH}?token=${token}` })).statusCode).toBe(200);
       expect((await app.inject({ url: `${URL_PATH}?token=${token}` })).statusCode).toBe(200);
-      await new Promise((r) => setTimeout(r, (iat + 2 - Date.now() / 1000) * 1000 + 50));
+      ahead = 3000; // media's clock past exp (iat + 2), with no tolerance
       const res = await app.inject({ url: `${URL_PATH}?token=${token}` });
       expect(res.statusCode).toBe(401);
       expect(res.json().message).toMatch(/expired/);
@@ -458,15 +464,16 @@ describe('verified-token cache (a player sends one token with every range reques
     // The rotation test above covers it through HTTP; here the cache is off and on in the same situation.
     for (const entries of ['0', '1024']) {
       const keys = await startJwksServer([h.key.publicJwk]);
+      let ahead = 0;
       const app = await buildApp(
         loadMediaConfig({ ...h.env, JWKS_URL: keys.url, TOKEN_CACHE_ENTRIES: entries }),
-        { logger: false },
+        { logger: false, now: () => Date.now() + ahead },
       );
       try {
         const token = await h.mediaToken(KEY);
         expect((await app.inject({ url: `${URL_PATH}?token=${token}` })).statusCode).toBe(200);
         keys.setKeys([]);
-        await new Promise((r) => setTimeout(r, 1100)); // JWKS_CACHE_MAX_AGE_SECONDS=1 in this file
+        ahead = 1100; // past JWKS_CACHE_MAX_AGE_SECONDS=1, by media's clock
         expect((await app.inject({ url: `${URL_PATH}?token=${token}` })).statusCode).toBe(401);
       } finally {
         await app.close();

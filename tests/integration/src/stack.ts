@@ -28,6 +28,8 @@ export interface StackOptions {
   signingKeys: { keys: object[] };
   gatewayEnv?: Record<string, string>;
   mediaEnv?: Record<string, string>;
+  /** Media's clock (ms since the epoch), so a test can move it instead of waiting. */
+  mediaNow?: () => number;
 }
 
 export interface Stack {
@@ -101,7 +103,7 @@ export async function startStack(options: StackOptions): Promise<Stack> {
       ...s3.env(),
       ...options.mediaEnv,
     }),
-    { logger: false },
+    { logger: false, now: options.mediaNow },
   );
   await media.listen({ host: '127.0.0.1', port: mediaPort });
 

@@ -4,10 +4,10 @@
  *
  * Media is configured so that it can only learn keys the way the runbook relies on: its JWKS cache
  * expires after 2 s (JWKS_CACHE_MAX_AGE_SECONDS) and the refetch-on-unknown-kid shortcut is disabled by a
- * one-hour cooldown, so a new kid is accepted only if it was published before it was used.
+ * one-hour cooldown, so a new kid is accepted only if it was published before it was used. The test moves
+ * media's clock past the cache age instead of waiting for it.
  */
 import { randomBytes } from 'node:crypto';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { decodeProtectedHeader } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { keySet, newPrivateJwk } from '../src/keys.js';
@@ -17,6 +17,8 @@ const KEY = 'catalog/rotation.wav';
 const oldKey = newPrivateJwk('2026-11-old');
 const newKey = newPrivateJwk('2026-12-new');
 const MEDIA_CACHE_SECONDS = 2;
+/** How far media's clock runs ahead of the machine's. */
+let mediaAheadMs = 0;
 
 let stack: Stack;
 let listener: BrowserSession;
@@ -32,9 +34,14 @@ async function jwksKids(): Promise<string[]> {
   return ((await res.json()) as { keys: { kid: string }[] }).keys.map((k) => k.kid);
 }
 
+/** Moves media's clock past its JWKS cache age, so its cached key set is stale. */
+function letMediaKeysGoStale(): void {
+  mediaAheadMs += MEDIA_CACHE_SECONDS * 1000 + 300;
+}
+
 /** Lets media's cached key set go stale, then makes it refetch with a request. */
 async function letMediaRefetch(url: string): Promise<void> {
-  await sleep(MEDIA_CACHE_SECONDS * 1000 + 300);
+  letMediaKeysGoStale();
   await (await fetch(url)).arrayBuffer();
 }
 
@@ -42,6 +49,7 @@ beforeAll(async () => {
   stack = await startStack({
     signingKeys: keySet([oldKey, 'active']),
     mediaEnv: { JWKS_CACHE_MAX_AGE_SECONDS: String(MEDIA_CACHE_SECONDS), JWKS_COOLDOWN_SECONDS: '3600' },
+    mediaNow: () => Date.now() + mediaAheadMs,
   });
   await stack.putObject(KEY, randomBytes(4096), 'audio/wav');
   listener = await signIn(stack.gatewayUrl);
@@ -110,7 +118,7 @@ describe('why the publish step matters', () => {
     const refused = await fetch(early.url);
     expect(refused.status).toBe(401);
     await refused.arrayBuffer();
-    await sleep(MEDIA_CACHE_SECONDS * 1000 + 300);
+    letMediaKeysGoStale();
     const later = await fetch(early.url);
     expect(later.status).toBe(200);
     await later.arrayBuffer();

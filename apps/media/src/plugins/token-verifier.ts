@@ -144,17 +144,30 @@ interface KeySource {
   probe(): Promise<boolean>;
 }
 
-function remoteKeySet(config: MediaConfig, url: URL): KeySource {
+function remoteKeySet(config: MediaConfig, url: URL, nowSeconds: () => number): KeySource {
   // jose writes each key set it fetches and applies into this holder: a new `jwks` object per fetch.
   const fetched: JWKSCacheInput = {};
   const remote = createRemoteJWKSet(url, {
-    cacheMaxAge: config.jwksCacheMaxAgeSeconds * 1000,
+    // The cache's age is judged below by the verifier's clock (tests inject one; jose reads Date.now()),
+    // so jose fetches only when told to, or for an unknown kid once its cooldown has passed.
+    cacheMaxAge: Number.POSITIVE_INFINITY,
     cooldownDuration: config.jwksCooldownSeconds * 1000,
     timeoutDuration: config.jwksTimeoutMs,
     [jwksCache]: fetched,
   });
+  let known: unknown;
+  let knownSince = Number.NEGATIVE_INFINITY;
+  /** True while the key set jose holds was fetched less than JWKS_CACHE_MAX_AGE_SECONDS ago. */
+  const fresh = () => {
+    if (fetched.jwks !== known) {
+      known = fetched.jwks;
+      knownSince = nowSeconds();
+    }
+    return known !== undefined && nowSeconds() < knownSince + config.jwksCacheMaxAgeSeconds;
+  };
   const getKey: JWTVerifyGetKey = async (header, token) => {
     try {
+      if (!fresh()) await remote.reload();
       return await remote(header, token);
     } catch (error) {
       if (!isKeyFetchFailure(error)) throw error;
@@ -168,7 +181,7 @@ function remoteKeySet(config: MediaConfig, url: URL): KeySource {
   return {
     getKey,
     // Once the cache age has passed, no key set counts as current until jose fetches one again.
-    current: () => (remote.fresh ? fetched.jwks : undefined),
+    current: () => (fresh() ? fetched.jwks : undefined),
     probe: async () => {
       try {
         await remote.reload();
@@ -197,7 +210,9 @@ export function createTokenVerifier(
     clockToleranceSeconds: config.clockToleranceSeconds,
     nowSeconds: options.nowSeconds,
   };
-  const keys = 'file' in config.jwks ? fileKeySet(config.jwks.file) : remoteKeySet(config, config.jwks.url);
+  const nowSeconds = options.nowSeconds ?? (() => Date.now() / 1000);
+  const keys =
+    'file' in config.jwks ? fileKeySet(config.jwks.file) : remoteKeySet(config, config.jwks.url, nowSeconds);
   const cache = new VerifiedTokenCache(config.tokenCacheEntries, options.nowSeconds);
   return {
     verify: async (token) => {
@@ -221,8 +236,8 @@ declare module 'fastify' {
 }
 
 export default fp(
-  async (app: FastifyInstance, opts: { config: MediaConfig }) => {
-    app.decorate('tokenVerifier', createTokenVerifier(opts.config));
+  async (app: FastifyInstance, opts: { config: MediaConfig; nowSeconds?: () => number }) => {
+    app.decorate('tokenVerifier', createTokenVerifier(opts.config, { nowSeconds: opts.nowSeconds }));
   },
   { name: 'token-verifier', fastify: '5.x' },
 );
