@@ -19,7 +19,7 @@
  * answering 401 `unauthenticated`, or 503 when the store does not answer), `app.sessionStore`, and
  * `app.sessions` (issue / end, used by the auth routes).
  */
-import { createHash, randomBytes } from 'node:crypto';
+import { hash as oneShotHash, randomBytes } from 'node:crypto';
 import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
@@ -72,7 +72,8 @@ declare module 'fastify' {
 
 /** The store key of a cookie secret: SHA-256, so the store never holds what the cookie carries. */
 export function hashSessionSecret(secret: string): string {
-  return createHash('sha256').update(secret).digest('base64url');
+  // One-shot `crypto.hash` (Node 21.7+): no Hash object per request.
+  return oneShotHash('sha256', secret, 'base64url');
 }
 
 interface SessionState {
