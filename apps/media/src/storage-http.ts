@@ -60,11 +60,53 @@ const LARGE_BUFFERS_MAX = 32;
 const BUFFERS_PER_CONNECTION = 4;
 /** Free small buffers kept for reuse at most (16 MiB). */
 const SPARE_SMALL_MAX = 256;
+/** A head (status line and header lines) or a trailer section, in bytes at most: Node's default too. */
 const HEAD_LIMIT = 16 * 1024;
-const HEAD_END = Buffer.from('\r\n\r\n', 'latin1');
+/**
+ * A chunk-size line (size and extensions) at most. Tighter than Node's 16 KiB of extensions: S3 sends none,
+ * and a line is held as a string until its end arrives.
+ */
 const CHUNK_LINE_LIMIT = 1024;
-/** Header values Node's own client accepts (no CR, LF or other controls but HTAB). */
-const INVALID_HEADER_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+const LF = 10;
+const CR = 13;
+// The grammar below is RFC 9112's, as strict as llhttp (Node's parser) in its default, non-lenient mode;
+// test/storage-http-fuzz.test.ts holds the two side by side.
+/** RFC 9112 §4: the status line. The reason phrase is not used; llhttp takes any byte but CR and LF there. */
+const STATUS_LINE = /^HTTP\/1\.([01]) ([0-9]{3})(?: [^\r]*)?$/;
+/** RFC 9110 §5.6.2 token: a header name or chunk extension name. */
+const TOKEN = /^[!#$%&'*+\-.^_`|~0-9A-Za-z]+$/;
+/** Bytes a header value may not hold (RFC 9110 §5.5): controls other than HTAB, and DEL. */
+const INVALID_FIELD_VALUE = /[^\t\x20-\x7e\x80-\xff]/;
+/**
+ * RFC 9112 §7.1.1 chunk-size and chunk extensions, without the whitespace RFC 9112 only tolerates (llhttp's
+ * strict mode refuses it too): `;name`, `;name=token`, `;name="quoted"`, the name empty only before `=`.
+ */
+const CHUNK_SIZE_LINE =
+  /^([0-9A-Fa-f]+)((?:;(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]+(?:=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*"))?|=(?:[!#$%&'*+\-.^_`|~0-9A-Za-z]*|"(?:[\t \x21\x23-\x5b\x5d-\x7e\x80-\xff]|\\[\t \x21-\x7e\x80-\xff])*")))*)$/;
+/** Hex digits of a chunk size that fit in a safe integer once leading zeros are gone (13 × 4 = 52 bits). */
+const CHUNK_SIZE_DIGITS_MAX = 13;
+
+/**
+ * One header line (RFC 9112 §5): a token, a colon, the value with its surrounding whitespace (SP, HTAB) taken
+ * off. No whitespace before the colon or at the start of the line (that would be obs-fold), no controls in
+ * the value. Returns the lower-case name, the value, and the value before its trailing whitespace was cut.
+ */
+function parseFieldLine(line: string): { name: string; value: string; untrimmed: string } {
+  const colon = line.indexOf(':');
+  const name = colon === -1 ? '' : line.slice(0, colon);
+  if (!TOKEN.test(name)) throw new Error('bad header name');
+  const untrimmed = line.slice(colon + 1).replace(/^[ \t]+/, '');
+  if (INVALID_FIELD_VALUE.test(untrimmed)) throw new Error('bad header value');
+  return { name: name.toLowerCase(), value: untrimmed.replace(/[ \t]+$/, ''), untrimmed };
+}
+
+/** A line's text without its CRLF; a line that ends in a bare LF, or holds a CR elsewhere, is refused. */
+function withoutCrlf(line: string): string {
+  if (line.charCodeAt(line.length - 1) !== CR) throw new Error('bare LF');
+  const text = line.slice(0, -1);
+  if (text.includes('\r')) throw new Error('CR without LF');
+  return text;
+}
 const INVALID_PATH = /[^\x21-\x7e]/;
 
 const spareLarge: Buffer[] = [];
@@ -156,28 +198,36 @@ class ChunkedDecoder {
         if (this.#left === 0) this.#state = 'data-end';
         continue;
       }
-      const found = buffer.subarray(i, end).indexOf(10);
+      const found = buffer.subarray(i, end).indexOf(LF);
       const stop = found === -1 ? end : i + found;
       this.#line += buffer.toString('latin1', i, stop);
-      if (this.#line.length > CHUNK_LINE_LIMIT) throw new Error('chunk line too long');
+      if (this.#state === 'trailer') {
+        this.#trailerBytes += stop - i;
+        if (this.#trailerBytes > HEAD_LIMIT) throw new Error('trailers too large');
+      } else if (this.#line.length > CHUNK_LINE_LIMIT) {
+        throw new Error('chunk line too long');
+      }
       i = stop;
       if (found === -1) break;
       i += 1;
-      const line = this.#line.endsWith('\r') ? this.#line.slice(0, -1) : this.#line;
+      const line = withoutCrlf(this.#line);
       this.#line = '';
       if (this.#state === 'data-end') {
         if (line !== '') throw new Error('chunk not followed by CRLF');
         this.#state = 'size';
       } else if (this.#state === 'size') {
-        const size = /^([0-9a-fA-F]{1,12})[ \t]*(;.*)?$/.exec(line)?.[1];
-        if (size === undefined) throw new Error('bad chunk size');
-        this.#left = Number.parseInt(size, 16);
+        const digits = CHUNK_SIZE_LINE.exec(line)?.[1]?.replace(/^0+/, '');
+        if (digits === undefined) throw new Error('bad chunk size');
+        // Larger than any body media could count: refused rather than rounded.
+        if (digits.length > CHUNK_SIZE_DIGITS_MAX) throw new Error('chunk size too large');
+        this.#left = digits === '' ? 0 : Number.parseInt(digits, 16);
         this.#state = this.#left === 0 ? 'trailer' : 'data';
       } else if (line === '') {
         this.done = true;
       } else {
-        this.#trailerBytes += line.length;
-        if (this.#trailerBytes > HEAD_LIMIT) throw new Error('trailers too large');
+        // Trailer fields are checked as header fields, and discarded. Content-Length beside chunked coding is
+        // refused there as in the head (llhttp does the same).
+        if (parseFieldLine(line).name === 'content-length') throw new Error('content-length in trailers');
       }
     }
     return i;
@@ -210,6 +260,15 @@ export class StorageBody extends Readable {
     return this;
   }
 
+  /**
+   * Fastify sends a stream payload with `payload.pipe(reply.raw)` (lib/reply.js `sendStream`), after setting the
+   * headers on the response; that call is what puts the body on the direct path. Relying on it rather than
+   * `reply.hijack()` keeps Fastify's whole reply lifecycle (onSend hooks, the response log, its error handling
+   * of a body that fails midway, destroying the body when the client leaves), which hijacking would have media
+   * redo by hand. The price is a dependence on an undocumented call: test/storage-http-fastify.test.ts fails
+   * loudly if Fastify stops making it (and the other paths stay correct, only slower: any other reader gets
+   * copies, `{ end: false }` included).
+   */
   override pipe<T extends NodeJS.WritableStream>(destination: T, options?: { end?: boolean }): T {
     if (this.#mode !== 'unread' || options?.end === false || !this.#exchange) {
       return super.pipe(destination, options);
@@ -235,6 +294,11 @@ export class StorageBody extends Readable {
     this.#exchange = undefined;
     exchange?.abandon();
     callback(error);
+  }
+
+  /** Where the body writes its pooled buffers, when piped on the direct path (for tests). */
+  get pipedTo(): Writable | undefined {
+    return this.#mode === 'direct' ? this.#dest : undefined;
   }
 
   /** No reader yet: the exchange holds back what arrives. */
@@ -293,6 +357,104 @@ export class StorageBody extends Readable {
   }
 }
 
+interface Head {
+  /** 0 for HTTP/1.0, 1 for HTTP/1.1. */
+  minor: number;
+  status: number;
+  /** Lower-case names on an object without a prototype, so no name (`__proto__`) reaches one. */
+  headers: IncomingHttpHeaders;
+  contentLength: number | undefined;
+  /** Whether the Transfer-Encoding ends in chunked; undefined without one. */
+  chunked: boolean | undefined;
+}
+
+/**
+ * One head (RFC 9112 §2.1: status line, header lines, an empty line), read line by line across reads. Every
+ * line ends in CRLF; empty lines before the status line are skipped, as llhttp does.
+ */
+class HeadReader {
+  #line = '';
+  #bytes = 0;
+  #head: Head | undefined;
+  complete: Head | undefined;
+
+  /** Reads head bytes of [offset, length); returns the offset after them. Throws on a malformed head. */
+  read(buffer: Buffer, offset: number, length: number): number {
+    let i = offset;
+    while (i < length && !this.complete) {
+      if (!this.#head && this.#line === '') {
+        // Before the status line: llhttp skips CR and LF bytes there (RFC 9112 §2.2 asks a server to
+        // tolerate an empty line before a request).
+        const start = i;
+        while (i < length && (buffer[i] === CR || buffer[i] === LF)) i += 1;
+        this.#bytes += i - start;
+        if (i === length) break;
+      }
+      const found = buffer.subarray(i, length).indexOf(LF);
+      const stop = found === -1 ? length : i + found;
+      this.#bytes += stop - i + (found === -1 ? 0 : 1);
+      if (this.#bytes > HEAD_LIMIT) throw new Error('head too large');
+      this.#line += buffer.toString('latin1', i, stop);
+      i = stop;
+      if (found === -1) break;
+      i += 1;
+      const line = withoutCrlf(this.#line);
+      this.#line = '';
+      this.#readLine(line);
+    }
+    return i;
+  }
+
+  #readLine(line: string): void {
+    const head = this.#head;
+    if (!head) {
+      const statusLine = STATUS_LINE.exec(line);
+      if (!statusLine) throw new Error('bad status line');
+      const status = Number(statusLine[2]);
+      // Only RFC 9110's 100–599. No upgrade is ever asked for, so a 101 (followed by something that is not
+      // HTTP) is as wrong as a status outside the range.
+      if (status < 100 || status > 599 || status === 101) throw new Error('bad status');
+      this.#head = {
+        minor: Number(statusLine[1]),
+        status,
+        headers: Object.create(null) as IncomingHttpHeaders,
+        contentLength: undefined,
+        chunked: undefined,
+      };
+      return;
+    }
+    if (line === '') {
+      // RFC 9112 §6.3: both framings at once is a smuggling shape; llhttp refuses it, and so does media.
+      if (head.chunked !== undefined && head.contentLength !== undefined) {
+        throw new Error('content-length beside transfer-encoding');
+      }
+      this.complete = head;
+      return;
+    }
+    const { name, value, untrimmed } = parseFieldLine(line);
+    if (name === 'content-length') {
+      // One Content-Length of digits (RFC 9110 §8.6), within what a JS number counts exactly. Duplicates are
+      // refused even when they agree, as llhttp does.
+      if (head.contentLength !== undefined) throw new Error('duplicate content-length');
+      const n = /^[0-9]+$/.test(value) ? Number(value) : Number.NaN;
+      if (!Number.isSafeInteger(n)) throw new Error('bad content-length');
+      head.contentLength = n;
+    } else if (name === 'transfer-encoding') {
+      if (value === '') throw new Error('empty transfer-encoding');
+      // Chunked when the last coding of the last Transfer-Encoding line is; read as llhttp reads it (trailing
+      // spaces are ignored there, a trailing HTAB is not), so the two agree on where a body ends.
+      const last = untrimmed.slice(untrimmed.lastIndexOf(',') + 1);
+      head.chunked =
+        last
+          .replace(/^[ \t]+/, '')
+          .replace(/ +$/, '')
+          .toLowerCase() === 'chunked';
+    }
+    const seen = head.headers[name];
+    head.headers[name] = seen === undefined ? value : `${seen}, ${value}`;
+  }
+}
+
 /** One request and its answer on one connection. */
 class Exchange {
   readonly request: StorageRequest;
@@ -301,7 +463,8 @@ class Exchange {
   readonly #onFail: (error: StorageRequestError, nothingReceived: boolean) => void;
   /** `complete`: the whole answer is read, the connection not yet handed back. */
   #phase: 'head' | 'body' | 'complete' | 'done' = 'head';
-  #head = '';
+  /** The head being read (a 1xx head, then the answer's): see `#readHead`. */
+  #head: HeadReader = new HeadReader();
   #sawBytes = false;
   #framing: Framing = { kind: 'none' };
   #chunked: ChunkedDecoder | undefined;
@@ -372,70 +535,30 @@ class Exchange {
 
   /** Reads head bytes; returns the offset after them. */
   #readHead(buffer: Buffer, offset: number, length: number): number {
-    // Found in the bytes, not in a string of them: the read that ends a head usually carries body too.
-    let end = -1; // just past the blank line
-    if (this.#head.length > 0) {
-      const tail = this.#head.slice(-3);
-      const joint = tail + buffer.toString('latin1', offset, Math.min(length, offset + 3));
-      const at = joint.indexOf('\r\n\r\n');
-      if (at !== -1) end = offset + at + 4 - tail.length;
-    }
-    if (end === -1) {
-      const at = buffer.subarray(offset, length).indexOf(HEAD_END);
-      if (at !== -1) end = offset + at + 4;
-    }
-    if (end === -1) {
-      this.#head += buffer.toString('latin1', offset, length);
-      if (this.#head.length > HEAD_LIMIT) throw new Error('head too large');
-      return length;
-    }
-    const text = this.#head + buffer.toString('latin1', offset, end);
-    this.#head = '';
-    if (text.length > HEAD_LIMIT) throw new Error('head too large');
-    const consumed = end;
-    const lines = text.slice(0, -4).split('\r\n');
-    const statusLine = /^HTTP\/1\.([01]) (\d{3})(?: .*)?$/.exec(lines[0] ?? '');
-    if (!statusLine) throw new Error('bad status line');
-    const status = Number(statusLine[2]);
-    const headers: IncomingHttpHeaders = {};
-    for (const line of lines.slice(1)) {
-      const colon = line.indexOf(':');
-      if (colon <= 0 || /\s/.test(line.slice(0, colon))) throw new Error('bad header line');
-      const name = line.slice(0, colon).toLowerCase();
-      const value = line.slice(colon + 1).trim();
-      const seen = headers[name];
-      headers[name] = seen === undefined ? value : `${seen}, ${value}`;
-    }
-    if (status < 200) return consumed; // 1xx: the real answer follows
-    const connectionHeader = String(headers.connection ?? '').toLowerCase();
+    const consumed = this.#head.read(buffer, offset, length);
+    const head = this.#head.complete;
+    if (!head) return consumed;
+    this.#head = new HeadReader();
+    if (head.status < 200) return consumed; // 1xx: the real answer follows
+    const connectionHeader = String(head.headers.connection ?? '').toLowerCase();
     this.#keepAlive =
-      statusLine[1] === '1' ? !connectionHeader.includes('close') : connectionHeader.includes('keep-alive');
-    this.#framing = this.#framingOf(status, headers);
+      head.minor === 1 ? !connectionHeader.includes('close') : connectionHeader.includes('keep-alive');
+    this.#framing = this.#framingOf(head);
     if (this.#framing.kind === 'chunked') this.#chunked = new ChunkedDecoder();
     if (this.#framing.kind === 'close') this.#keepAlive = false;
     const hasBody =
       this.#framing.kind !== 'none' && !(this.#framing.kind === 'length' && this.#framing.left === 0);
     this.#body = new StorageBody(hasBody ? this : undefined);
     this.#phase = hasBody ? 'body' : 'complete';
-    this.#onHead({ status, headers, body: this.#body });
+    this.#onHead({ status: head.status, headers: head.headers, body: this.#body });
     return consumed;
   }
 
-  #framingOf(status: number, headers: IncomingHttpHeaders): Framing {
-    if (this.request.method === 'HEAD' || status === 204 || status === 304) return { kind: 'none' };
-    const te = headers['transfer-encoding'];
-    if (te !== undefined) {
-      // RFC 9112 §6.3: chunked last means chunked; any other coding is read until the connection closes.
-      // With a Content-Length as well, the framing is in doubt: the connection is not used again.
-      if (headers['content-length'] !== undefined) this.#keepAlive = false;
-      const last = String(te).toLowerCase().split(',').at(-1)?.trim();
-      return last === 'chunked' ? { kind: 'chunked' } : { kind: 'close' };
-    }
-    const cl = headers['content-length'];
-    if (cl !== undefined) {
-      if (!/^\d{1,16}$/.test(String(cl))) throw new Error('bad content-length');
-      return { kind: 'length', left: Number(cl) };
-    }
+  #framingOf(head: Head): Framing {
+    if (this.request.method === 'HEAD' || head.status === 204 || head.status === 304) return { kind: 'none' };
+    // RFC 9112 §6.3: chunked last means chunked; any other coding is read until the connection closes.
+    if (head.chunked !== undefined) return head.chunked ? { kind: 'chunked' } : { kind: 'close' };
+    if (head.contentLength !== undefined) return { kind: 'length', left: head.contentLength };
     return { kind: 'close' };
   }
 
@@ -759,7 +882,7 @@ export class StoragePool {
   request(request: StorageRequest): Promise<StorageAnswer> {
     if (request.signal.aborted) return Promise.reject(abortError());
     for (const [name, value] of Object.entries(request.headers)) {
-      if (!/^[a-z0-9-]+$/.test(name) || INVALID_HEADER_VALUE.test(value)) {
+      if (!/^[a-z0-9-]+$/.test(name) || INVALID_FIELD_VALUE.test(value)) {
         return Promise.reject(new TypeError(`invalid storage request header ${JSON.stringify(name)}`));
       }
     }

@@ -202,16 +202,36 @@ describe('storage HTTP client', () => {
       'HTTP/1.1 200 OK\r\nConnection: close\r\nContent-Length: 1\r\n\r\na',
       'HTTP/1.0 200 OK\r\nContent-Length: 1\r\n\r\nb',
       'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ncEXTRA',
-      // Both framings (a smuggling shape): chunked wins, and the connection is not trusted again.
+      // Both framings (a smuggling shape): refused, as llhttp refuses it, and the connection is dropped.
       'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Length: 99\r\n\r\n1\r\nd\r\n0\r\n\r\n',
       'HTTP/1.1 200 OK\r\nContent-Length: 1\r\n\r\ne',
     ];
     const server = await rawServer((socket, _head, index) => socket.write(answers[index] ?? ''));
     const p = pool(server.port);
     const bodies = [];
-    for (let i = 0; i < 5; i++) bodies.push(await text(await get(p)));
-    expect(bodies).toEqual(['a', 'b', 'c', 'd', 'e']);
+    for (let i = 0; i < 5; i++) {
+      bodies.push(await get(p).then(text, (e: StorageRequestError) => e.code));
+    }
+    expect(bodies).toEqual(['a', 'b', 'c', 'EPROTO', 'e']);
     expect(server.connections.length).toBe(5);
+  });
+
+  it('stores header names where none can reach a prototype', async () => {
+    const server = await rawServer((socket) =>
+      socket.write(
+        'HTTP/1.1 200 OK\r\n__proto__: x\r\nconstructor: y\r\nhasOwnProperty: z\r\nContent-Length: 2\r\n\r\nok',
+      ),
+    );
+    const out = await get(pool(server.port));
+    expect(Object.getPrototypeOf(out.headers)).toBe(null);
+    // On a plain object `__proto__` would be dropped and `constructor` joined to Object's own function.
+    expect(Object.entries(out.headers)).toEqual([
+      ['__proto__', 'x'],
+      ['constructor', 'y'],
+      ['hasownproperty', 'z'],
+      ['content-length', '2'],
+    ]);
+    expect(await text(out)).toBe('ok');
   });
 
   it('sends a request again on a new connection when storage closed the idle one it was sent on', async () => {
