@@ -149,6 +149,28 @@ await ensureObject(KEYS.big, BIG);
 await ensureObject(KEYS.mid, MID);
 await ensureObject(KEYS.small, SMALL);
 
+// ---- pinning (issue 15) -----------------------------------------------------------------------------------
+// With a local backend, the store gets the last core to itself (every thread of radosgw, ceph-osd and
+// ceph-mon, or the embedded store's process), and this process, so every client and proxy it starts
+// from here on (children inherit the mask), gets the others: a proxy's TTFB is then not measured against
+// the store's own threads competing for the same core. BENCH_PIN=0 turns it off.
+const cpuCount = cpus().length;
+let pinning = 'none (BENCH_PIN=0, no taskset, or one CPU)';
+const hasTaskset = spawnSync('taskset', ['-V']).status === 0;
+if (process.env.BENCH_PIN !== '0' && hasTaskset && cpuCount >= 2) {
+  const storeCpu = String(cpuCount - 1);
+  const otherCpus = cpuCount === 2 ? '0' : `0-${cpuCount - 2}`;
+  const storePids = process.env.S3_ENDPOINT
+    ? ['radosgw', 'ceph-osd', 'ceph-mon'].flatMap((name) =>
+        spawnSync('pgrep', ['-x', name], { encoding: 'utf8' }).stdout.trim().split(/\s+/).filter(Boolean),
+      )
+    : children.map((c) => String(c.pid));
+  for (const pid of storePids) spawnSync('taskset', ['-a', '-cp', storeCpu, pid]);
+  spawnSync('taskset', ['-a', '-cp', otherCpus, String(process.pid)]);
+  pinning = `the store (${storePids.length} process${storePids.length === 1 ? '' : 'es'}, every thread) on CPU ${storeCpu}; the client, media, nginx and the floors on CPU ${otherCpus}`;
+}
+log(`pinning: ${pinning}`);
+
 // ---- media ----------------------------------------------------------------------------------------------
 const key = await generateTestKey('bench-key');
 const jwksFile = join(work, 'jwks.json');
@@ -484,7 +506,7 @@ Peer: nginx ${
 } with
 \`secure_link\` + \`proxy_pass\` (keep-alive upstream, \`worker_processes auto\`, \`proxy_max_temp_file_size 0\`).
 "Straight" is curl to the backend itself (public-read objects). Client: curl 7.88 (\`-o /dev/null\`); TTFB: a Node
-keep-alive client. Client, media/nginx and the backend share the same ${cpus().length} cores.
+keep-alive client. Pinning (\`taskset\`): ${pinning}.
 
 | ${BIG / MiB} MiB object, one stream | MB/s median | best | server CPU s per GiB (median) | MB/s each round |
 | --- | ---: | ---: | ---: | --- |
