@@ -1,18 +1,10 @@
 /**
- * `app.attemptLimiter`: limits on guessing a secret (a password at sign-in, a client secret at the token
- * endpoint), shared by every gateway instance (Redis) or per process (memory). The README's design note
- * "Failed-attempt limits" gives the story; in short:
- *
- * - Reserve, then verify: an attempt is counted before its hash is computed, each counter compared and
- *   raised in one atomic step, so N concurrent guesses evaluate at most the limit, never N.
- * - Three counters per attempt, taken narrowest first: the account from this source (low limit), the
- *   source across accounts, and the account from everywhere (a much higher ceiling). Someone who knows an
- *   email or a client id can exhaust only their own source's allowance: the owner, from another source,
- *   still signs in until the ceiling (many sources' worth of failures) is reached.
- * - A source is the client IP, or its /64 for IPv6 (one host commonly holds a whole /64).
- * - A success forgets this source's failures on the account and gives back what it took from the other
- *   two counters; it does not clear them: the source counter holds other accounts' failures, and clearing
- *   the ceiling at each sign-in of the owner would hand a distributed guesser a fresh allowance.
+ * `app.attemptLimiter`: limits on guessing a secret (a password at sign-in and password change, a client
+ * secret at the token endpoint), shared by every gateway instance (Redis) or per process (memory).
+ * Each attempt is counted before its hash is computed, on three counters taken narrowest first (account
+ * from this source, source, account from everywhere), so concurrent guesses cannot outrun the count and
+ * a known email or client id does not lock its owner out. README, design notes, "Failed-attempt limits",
+ * gives the numbers and the reasons.
  */
 import { isIPv4, isIPv6 } from 'node:net';
 import type { FastifyInstance } from 'fastify';
