@@ -6,8 +6,9 @@
  * There is deliberately no idle-socket timeout on responses: a player that pauses a stream stops reading
  * for as long as the user likes.
  */
-import type { Server } from 'node:net';
+import type { Server, Socket } from 'node:net';
 import type { EnvReader } from './env.js';
+import { ErrorCode } from './errors.js';
 
 export interface ServerLimits {
   /** The whole request head must arrive within this (HEADERS_TIMEOUT_MS). */
@@ -39,14 +40,20 @@ export function readServerLimits(env: EnvReader, defaults: ServerLimits): Server
 }
 
 /**
- * The Fastify options that apply the timeouts. Node checks header and request deadlines on an interval
- * (30 s by default, which would let a 10 s bound stretch to 40 s): it runs at a quarter of the shortest
- * bound here, so a deadline is enforced within 25 % of its value (at most 5 s late).
+ * The Fastify options that apply the timeouts, and the answer a client gets when Node's parser gives up on
+ * it. Node checks header and request deadlines on an interval (30 s by default, which would let a 10 s bound
+ * stretch to 40 s): it runs at a quarter of the shortest bound here, so a deadline is enforced within 25 %
+ * of its value (at most 5 s late).
  */
 export function serverTimeoutOptions(limits: ServerLimits): {
   keepAliveTimeout: number;
   requestTimeout: number;
   http: { headersTimeout: number; connectionsCheckingInterval: number };
+  clientErrorHandler: (
+    this: { log: { debug(obj: object, msg: string): void } },
+    err: Error,
+    socket: Socket,
+  ) => void;
 } {
   const shortest = Math.min(limits.headersTimeoutMs, limits.requestTimeoutMs || Number.POSITIVE_INFINITY);
   return {
@@ -56,7 +63,36 @@ export function serverTimeoutOptions(limits: ServerLimits): {
       headersTimeout: limits.headersTimeoutMs,
       connectionsCheckingInterval: Math.max(25, Math.min(5000, Math.floor(shortest / 4))),
     },
+    clientErrorHandler: answerClientError,
   };
+}
+
+const CLIENT_ERRORS: Record<string, [status: number, reason: string, message: string]> = {
+  ERR_HTTP_REQUEST_TIMEOUT: [408, 'Request Timeout', 'the request did not arrive in time'],
+  HPE_HEADER_OVERFLOW: [431, 'Request Header Fields Too Large', 'the request head is too large'],
+};
+
+/**
+ * Fastify's default answer to a request Node's parser refused or timed out, with the contract's error body
+ * (Fastify's own says `"error": "Request Timeout"`). The error is logged at debug level through the apps'
+ * error serializer, which drops the raw request bytes.
+ */
+function answerClientError(
+  this: { log: { debug(obj: object, msg: string): void } },
+  err: Error,
+  socket: Socket,
+): void {
+  const code = (err as { code?: string }).code ?? '';
+  if (code === 'ECONNRESET' || socket.destroyed) return;
+  const [status, reason, message] = CLIENT_ERRORS[code] ?? [400, 'Bad Request', 'the request is malformed'];
+  this.log.debug({ err }, 'client error');
+  if (socket.writable) {
+    const body = JSON.stringify({ error: ErrorCode.invalidRequest, message });
+    socket.write(
+      `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nCache-Control: no-store\r\nConnection: close\r\n\r\n${body}`,
+    );
+  }
+  socket.destroy();
 }
 
 /**

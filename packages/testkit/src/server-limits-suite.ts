@@ -37,8 +37,12 @@ export function serverLimitTests(start: (env: Record<string, string>) => Promise
           'head bound 600 ms, closed after',
           closed.map((c) => c.afterMs),
         );
-      for (const { status, afterMs } of closed) {
+      for (const { status, afterMs, body } of closed) {
         expect(status).toBe(408);
+        expect(JSON.parse(body)).toEqual({
+          error: 'invalid_request',
+          message: 'the request did not arrive in time',
+        });
         expect(afterMs).toBeGreaterThanOrEqual(590);
         expect(afterMs).toBeLessThan(600 + SLACK_MS);
       }

@@ -12,6 +12,8 @@ export interface Closed {
   status: number;
   /** Every status code seen on the socket, in order. */
   statuses: number[];
+  /** What followed the last response head. */
+  body: string;
 }
 
 function openSocket(port: number): Promise<Socket> {
@@ -36,7 +38,8 @@ function whenClosed(socket: Socket, since: () => number, giveUpMs: number): Prom
     socket.once('close', () => {
       clearTimeout(timer);
       const statuses = [...received.matchAll(/HTTP\/1\.1 (\d{3})/g)].map((m) => Number(m[1]));
-      resolve({ afterMs: performance.now() - since(), status: statuses.at(-1) ?? 0, statuses });
+      const body = received.slice(received.lastIndexOf('\r\n\r\n') + 4);
+      resolve({ afterMs: performance.now() - since(), status: statuses.at(-1) ?? 0, statuses, body });
     });
   });
 }
