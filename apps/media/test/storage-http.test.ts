@@ -82,14 +82,18 @@ function pool(port: number, overrides: Partial<StoragePoolOptions> = {}): Storag
 
 const never = new AbortController().signal;
 
-function get(p: StoragePool, path = '/b/k', options: { signal?: AbortSignal; headTimeoutMs?: number } = {}) {
+function get(
+  p: StoragePool,
+  path = '/b/k',
+  options: { signal?: AbortSignal; headTimeoutMs?: number; idleTimeoutMs?: number } = {},
+) {
   return p.request({
     method: 'GET',
     path,
     headers: { host: 'storage' },
     signal: options.signal ?? never,
     headTimeoutMs: options.headTimeoutMs ?? 2000,
-    idleTimeoutMs: 2000,
+    idleTimeoutMs: options.idleTimeoutMs ?? 2000,
   });
 }
 
@@ -210,7 +214,11 @@ describe('storage HTTP client', () => {
     const p = pool(server.port);
     const bodies = [];
     for (let i = 0; i < 5; i++) {
-      bodies.push(await get(p).then(text, (e: StorageRequestError) => e.code));
+      bodies.push(
+        await get(p)
+          .then(text)
+          .catch((e: StorageRequestError) => e.code),
+      );
     }
     expect(bodies).toEqual(['a', 'b', 'c', 'EPROTO', 'e']);
     expect(server.connections.length).toBe(5);
@@ -405,6 +413,90 @@ describe('storage HTTP client', () => {
     expect(out.body.destroyed).toBe(true);
     expect(p.stats()).toEqual({ busy: 0, idle: 0, queued: 0 });
     expect(await waitFor(() => server.connections[0]?.destroyed === true)).toBe(true);
+  });
+
+  it('refuses what llhttp refuses: bare LF, bad lengths, bad names and values, bad chunk lines, bad status lines', async () => {
+    // A few named cases of what test/storage-http-fuzz.test.ts checks against node:http in bulk.
+    const refused = [
+      'HTTP/1.1 200 OK\nContent-Length: 2\n\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 9007199254740992\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: -2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: +2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: 2, 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length: \r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nContent-Length : 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nX(y: 1\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nX: a\x01b\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nX: a\x7fb\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nX: a\r\n folded\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2 \r\nok\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2; a=b\r\nok\r\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\n0\r\n\r\n',
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+2\r\nok\r\n0\r\n\r\n',
+      `HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2;a=${'b'.repeat(1100)}\r\nok\r\n0\r\n\r\n`,
+      'HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n2\r\nok\r\n0\r\nContent-Length: 2\r\n\r\n',
+      'HTTP/1.1 20 OK\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1  200 OK\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 200 O\rK\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/1.1 101 Switching Protocols\r\n\r\nHTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\nok',
+      'HTTP/2.0 200 OK\r\nContent-Length: 2\r\n\r\nok',
+    ];
+    const server = await rawServer((socket, _head, index) => socket.end(refused[index] ?? ''));
+    const p = pool(server.port);
+    const verdicts = [];
+    for (const _ of refused)
+      verdicts.push(
+        await get(p)
+          .then(text)
+          .catch((e: StorageRequestError) => e.code),
+      );
+    expect(verdicts).toEqual(refused.map(() => 'EPROTO'));
+  });
+
+  it('keeps a body whose reader pauses longer than the idle timeout, copied or piped, and times out storage after', async () => {
+    const SIZE = 16 * 1024 * 1024;
+    const body = pattern(SIZE);
+    // Storage sends all of it at once, then goes silent with the connection open.
+    const server = await rawServer((socket) => {
+      socket.write(`HTTP/1.1 200 OK\r\nContent-Length: ${SIZE + 1}\r\n\r\n`);
+      socket.write(body);
+    });
+    const p = pool(server.port);
+    const IDLE = 400; // not less: a loaded machine can stall the event loop for a few hundred ms
+    const pause = () => new Promise((r) => setTimeout(r, 3 * IDLE));
+
+    // Copied: a reader that stops pulling for three idle timeouts after its first chunk.
+    const copied = await get(p, '/b/k', { idleTimeoutMs: IDLE });
+    const chunks: Buffer[] = [];
+    const copyError = await (async () => {
+      for await (const chunk of copied.body) {
+        if (chunks.length === 0) await pause();
+        chunks.push(chunk as Buffer);
+      }
+    })().catch((e: StorageRequestError) => e.code);
+    expect(Buffer.concat(chunks).equals(body)).toBe(true); // every byte storage sent, after the pause
+    expect(copyError).toBe('ETIMEDOUT'); // …and then storage's own silence ends it
+
+    // Piped: a writer that holds its first write's callback for three idle timeouts.
+    const piped = await get(p, '/b/k', { idleTimeoutMs: IDLE });
+    const written: Buffer[] = [];
+    const pipeError = await new Promise<string | undefined>((resolve) => {
+      const sink = new Writable({
+        write(chunk: Buffer, _encoding, callback) {
+          written.push(Buffer.from(chunk));
+          if (written.length === 1) void pause().then(() => callback());
+          else callback();
+        },
+      });
+      piped.body.once('error', (e: StorageRequestError) => resolve(e.code));
+      piped.body.pipe(sink);
+    });
+    expect(Buffer.concat(written).equals(body)).toBe(true);
+    expect(pipeError).toBe('ETIMEDOUT');
   });
 
   it('refuses header values and paths that could split the request', async () => {
