@@ -73,12 +73,12 @@ setInterval(() => {
   if (process.ppid !== startingParent) void shutdown(0);
 }, 500).unref();
 
-function intVar(name, fallback) {
+function intVar(name, fallback, min = 1) {
   const raw = env[name]?.trim();
   if (!raw) return fallback;
   const value = Number(raw);
-  if (!Number.isInteger(value) || value < 1 || value > 65535) {
-    process.stderr.write(`stagedoor: ${name} must be a port number from 1 to 65535 (got "${raw}")\n`);
+  if (!Number.isInteger(value) || value < min || value > 65535) {
+    process.stderr.write(`stagedoor: ${name} must be a port number from ${min} to 65535 (got "${raw}")\n`);
     process.exit(1);
   }
   return value;
@@ -188,6 +188,16 @@ if (tooOld) await fail(tooOld);
 const gatewayPort = intVar('GATEWAY_PORT', 8080);
 const mediaPort = intVar('MEDIA_PORT', 8081);
 if (gatewayPort === mediaPort) await fail(`GATEWAY_PORT and MEDIA_PORT must differ (both ${gatewayPort})`);
+// Each app's Prometheus listener (0 = off), on METRICS_HOST (loopback unless set), never a public port.
+const gatewayMetricsPort = intVar('GATEWAY_METRICS_PORT', 9464, 0);
+const mediaMetricsPort = intVar('MEDIA_METRICS_PORT', 9465, 0);
+const metricsHost = env.METRICS_HOST?.trim() || '127.0.0.1';
+{
+  const ports = [gatewayPort, mediaPort, gatewayMetricsPort, mediaMetricsPort].filter((p) => p !== 0);
+  if (new Set(ports).size !== ports.length) {
+    await fail('GATEWAY_PORT, MEDIA_PORT, GATEWAY_METRICS_PORT and MEDIA_METRICS_PORT must all differ');
+  }
+}
 // Loopback only by default: the demo accounts and fixed development secrets stay off the network.
 const host = env.HOST?.trim() || 'localhost';
 // The host browsers use for a default public URL: the one the apps listen on, unless that is every
@@ -217,6 +227,12 @@ try {
   ]) {
     const hosts = host === 'localhost' ? ['127.0.0.1', '::1'] : [host];
     for (const h of hosts) await checkPortFree(port, h, variable);
+  }
+  for (const [port, variable] of [
+    [gatewayMetricsPort, 'GATEWAY_METRICS_PORT'],
+    [mediaMetricsPort, 'MEDIA_METRICS_PORT'],
+  ]) {
+    if (port !== 0) await checkPortFree(port, metricsHost, variable);
   }
 } catch (error) {
   await fail(error.message);
@@ -301,7 +317,8 @@ const loopbackTwins = [`http://localhost:${gatewayPort}`, `http://127.0.0.1:${ga
   .filter((origin) => origin !== gatewayOrigin)
   .join(',');
 const shared = { ...env, HOST: host };
-delete shared.PORT; // each app gets its own below
+delete shared.PORT; // each app gets its own below, and its own metrics port
+delete shared.METRICS_PORT;
 const defaults = (values) => Object.fromEntries(Object.entries(values).filter(([k]) => !env[k]?.trim()));
 const mediaEnv = {
   ...shared,
@@ -313,6 +330,8 @@ const mediaEnv = {
     TOKEN_ISSUER: gatewayOrigin,
   }),
   PORT: String(mediaPort),
+  METRICS_PORT: String(mediaMetricsPort),
+  METRICS_HOST: metricsHost,
 };
 const gatewayEnv = {
   ...shared,
@@ -324,6 +343,8 @@ const gatewayEnv = {
     DATA_DIR: join(dataDir, 'gateway'),
   }),
   PORT: String(gatewayPort),
+  METRICS_PORT: String(gatewayMetricsPort),
+  METRICS_HOST: metricsHost,
 };
 const apps = {
   media: {
@@ -441,6 +462,14 @@ if (demo) {
 say(`  media     ${gatewayEnv.MEDIA_PUBLIC_URL}`);
 say(`  objects   ${storeLabel}, bucket ${s3.S3_BUCKET}`);
 say(`  sessions  ${sessions}`);
+const metricsUrl = (port) =>
+  `http://${metricsHost.includes(':') ? `[${metricsHost}]` : metricsHost}:${port}/metrics`;
+say(
+  `  metrics   ${[
+    gatewayMetricsPort ? `gateway ${metricsUrl(gatewayMetricsPort)}` : 'gateway off',
+    mediaMetricsPort ? `media ${metricsUrl(mediaMetricsPort)}` : 'media off',
+  ].join(', ')}`,
+);
 say(`  runtime   Node.js ${process.version} (${process.execPath})`);
 say('Press Ctrl-C to stop.');
 say('');

@@ -1,4 +1,5 @@
-// The gateway in its own process for the tokens bench: `node gateway-server.mjs <redisUrl> <prefix> <dataDir>`.
+// The gateway in its own process for the tokens and metrics benches:
+// `node gateway-server.mjs <redisUrl> <prefix> <dataDir>`; METRICS_PORT in the environment turns metrics on.
 // Prints `PORT <n>` once listening on a free loopback port.
 import { buildApp } from '@stagedoor/gateway';
 import { loadGatewayConfig } from '@stagedoor/gateway/config';
@@ -12,6 +13,7 @@ const config = loadGatewayConfig({
   DATA_DIR: dataDir,
   // Generous limits: the bench signs in once and then never fails a sign-in.
   LOGIN_MAX_FAILURES_PER_IP: '100000',
+  METRICS_PORT: process.env.METRICS_PORT ?? '0',
 });
 const app = await buildApp(config);
 await app.listen({ host: '127.0.0.1', port: 0 });

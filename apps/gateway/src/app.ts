@@ -12,6 +12,7 @@ import attemptLimiter from './plugins/attempt-limiter.js';
 import cors from './plugins/cors.js';
 import csrf from './plugins/csrf.js';
 import mediaClient from './plugins/media-client.js';
+import metrics from './plugins/metrics.js';
 import serviceClients from './plugins/service-clients.js';
 import sessions from './plugins/sessions.js';
 import signingKeys from './plugins/signing-keys.js';
@@ -83,6 +84,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   });
   app.setErrorHandler(sendGatewayError);
   app.setNotFoundHandler(sendNotFound);
+  await app.register(metrics, { listener: config.metrics });
   await app.register(cors, { config });
   await app.register(webPlayer, { config });
   await app.register(stores, { config });

@@ -5,6 +5,7 @@
 import { availableParallelism } from 'node:os';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
+import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
 import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
 import type { AttemptLimits } from './plugins/attempt-limiter.js';
 
@@ -54,6 +55,8 @@ export interface GatewayConfig {
   signingKeysFile: string | undefined;
   signingKeysJson: string | undefined;
   serviceClientsFile: string | undefined;
+  /** The Prometheus listener (METRICS_PORT, METRICS_HOST); undefined: off. */
+  metrics: MetricsListenerOptions | undefined;
 }
 
 /** The account-and-IP allowance defaults to 10 but never above the per-account ceiling. */
@@ -104,10 +107,11 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
   const mediaPublicUrl = env.url('MEDIA_PUBLIC_URL', 'http://localhost:8081');
   const mediaInternalUrl = env.url('MEDIA_INTERNAL_URL') ?? mediaPublicUrl;
   const demoFixtures = !production && env.bool('DEMO_FIXTURES', true);
+  const port = env.port('PORT', env.port('GATEWAY_PORT', 8080));
   const config: GatewayConfig = {
     production,
     host: env.string('HOST', '0.0.0.0'),
-    port: env.port('PORT', env.port('GATEWAY_PORT', 8080)),
+    port,
     logLevel: env.string('LOG_LEVEL', 'info'),
     redisUrl: env.url('REDIS_URL')?.toString(),
     redisCluster: env.bool('REDIS_CLUSTER', false),
@@ -152,6 +156,7 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     signingKeysFile: env.string('SIGNING_KEYS_FILE'),
     signingKeysJson: env.string('SIGNING_KEYS'),
     serviceClientsFile: env.string('SERVICE_CLIENTS_FILE'),
+    metrics: readMetricsListener(env, port),
   };
   if (config.redisCluster && config.redisUrl === undefined) env.problem('REDIS_CLUSTER=true needs REDIS_URL');
   if (config.redisCluster && config.redisUrl && !/^\/?0?$/.test(new URL(config.redisUrl).pathname)) {

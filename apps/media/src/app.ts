@@ -9,6 +9,7 @@ import { capConnections, serverTimeoutOptions } from '@stagedoor/shared/server-l
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
 import type { MediaConfig } from './config.js';
 import httpPolicy from './plugins/http-policy.js';
+import metrics from './plugins/metrics.js';
 import storage from './plugins/storage.js';
 import tokenVerifier from './plugins/token-verifier.js';
 import catalogRoutes from './routes/catalog.js';
@@ -68,6 +69,7 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
   await app.register(swagger, { openapi: { info: { title: 'stagedoor media', version: '0.1.0' } } });
   app.setErrorHandler(sendContractError);
   app.setNotFoundHandler(sendNotFound);
+  await app.register(metrics, { listener: config.metrics });
   await app.register(httpPolicy, { config });
   const now = options.now ?? Date.now;
   await app.register(tokenVerifier, { config, nowSeconds: () => now() / 1000 });

@@ -6,6 +6,7 @@
 import { grantCoversKey } from '@stagedoor/shared/tokens';
 import type { FastifyRequest } from 'fastify';
 import { Forbidden, InvalidToken, KeysUnavailable } from './errors.js';
+import type { TokenOutcome } from './plugins/metrics.js';
 import { KeysUnreachable, TokenRejected, type VerifiedToken } from './plugins/token-verifier.js';
 
 export type TokenCarrier = 'header' | 'query' | 'path';
@@ -45,16 +46,34 @@ export function findToken(
   return found[0] as { token: string; carrier: TokenCarrier };
 }
 
+/**
+ * The request's token, verified. Each request to a token-protected route counts once in
+ * `stagedoor_token_verifications_total`: here when its token is refused (no token at all counts as `invalid`:
+ * it is answered 401 invalid_token too), in `authorizeRead`/`authorizeService` otherwise.
+ */
 export async function verifyRequestToken(
   request: FastifyRequest,
   pathToken?: string,
 ): Promise<VerifiedToken> {
+  try {
+    return await verifyToken(request, pathToken);
+  } catch (error) {
+    if (error instanceof InvalidToken) {
+      request.server.metrics.tokenVerified((error as { outcome?: TokenOutcome }).outcome ?? 'invalid');
+    }
+    throw error;
+  }
+}
+
+async function verifyToken(request: FastifyRequest, pathToken?: string): Promise<VerifiedToken> {
   const { token, carrier } = findToken(request, pathToken);
   let verified: VerifiedToken;
   try {
     verified = await request.server.tokenVerifier.verify(token);
   } catch (error) {
-    if (error instanceof TokenRejected) throw invalidToken(error.message);
+    if (error instanceof TokenRejected) {
+      throw Object.assign(invalidToken(error.message), { outcome: error.reason });
+    }
     if (error instanceof KeysUnreachable) throw new KeysUnavailable(error.message);
     throw error;
   }
@@ -65,16 +84,31 @@ export async function verifyRequestToken(
 }
 
 /** Reading an object: a media token covering the key, or a service token with `media:read`. */
-export function authorizeRead(verified: VerifiedToken, key: string): void {
-  if (verified.profile === 'media') {
-    if (!grantCoversKey(verified.grant, key)) throw new Forbidden('the token does not cover this key');
-    return;
-  }
-  if (!verified.scopes.has('media:read')) throw new Forbidden('the token lacks the media:read scope');
+export function authorizeRead(request: FastifyRequest, verified: VerifiedToken, key: string): void {
+  const { metrics } = request.server;
+  const allowed =
+    verified.profile === 'media' ? grantCoversKey(verified.grant, key) : verified.scopes.has('media:read');
+  metrics.tokenVerified(allowed ? 'ok' : 'forbidden');
+  if (allowed) return;
+  throw new Forbidden(
+    verified.profile === 'media'
+      ? 'the token does not cover this key'
+      : 'the token lacks the media:read scope',
+  );
 }
 
 /** Service routes: a media token is the wrong kind of token here (401), a service token needs the scope (403). */
-export function authorizeService(verified: VerifiedToken, scope: 'media:list' | 'media:write'): void {
-  if (verified.profile !== 'service') throw invalidToken('this route needs a service token');
-  if (!verified.scopes.has(scope)) throw new Forbidden(`the token lacks the ${scope} scope`);
+export function authorizeService(
+  request: FastifyRequest,
+  verified: VerifiedToken,
+  scope: 'media:list' | 'media:write',
+): void {
+  const { metrics } = request.server;
+  if (verified.profile !== 'service') {
+    metrics.tokenVerified('invalid');
+    throw invalidToken('this route needs a service token');
+  }
+  const allowed = verified.scopes.has(scope);
+  metrics.tokenVerified(allowed ? 'ok' : 'forbidden');
+  if (!allowed) throw new Forbidden(`the token lacks the ${scope} scope`);
 }

@@ -4,6 +4,7 @@
  */
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
+import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
 import { CLOCK_TOLERANCE_SECONDS } from '@stagedoor/shared/tokens';
 
 export interface MediaConfig {
@@ -46,6 +47,8 @@ export interface MediaConfig {
   readyTimeoutMs: number;
   /** Slow and idle clients, and how many may be connected (HEADERS_TIMEOUT_MS, …, MAX_CONNECTIONS). */
   server: ServerLimits;
+  /** The Prometheus listener (METRICS_PORT, METRICS_HOST); undefined: off. */
+  metrics: MetricsListenerOptions | undefined;
 }
 
 export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
@@ -74,10 +77,11 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
   if (production && !env.raw('S3_ENDPOINT') && !env.raw('S3_REGION')) {
     env.problem('S3_ENDPOINT or S3_REGION is required when NODE_ENV=production');
   }
+  const port = env.port('PORT', env.port('MEDIA_PORT', 8081));
   const config: MediaConfig = {
     production,
     host: env.string('HOST', '0.0.0.0'),
-    port: env.port('PORT', env.port('MEDIA_PORT', 8081)),
+    port,
     logLevel: env.string('LOG_LEVEL', 'info'),
     corsOrigins: [
       ...new Set([
@@ -123,6 +127,7 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
       keepAliveTimeoutMs: 5000,
       maxConnections: 10_000,
     }),
+    metrics: readMetricsListener(env, port),
   };
   env.finish();
   return config;

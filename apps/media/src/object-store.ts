@@ -45,6 +45,8 @@ export interface ObjectStoreOptions {
   lookup?: LookupFunction;
   /** More TLS options, such as a CA. */
   tls?: ConnectionOptions;
+  /** Hears of every attempt: S3 operation, HTTP status (`error`: no answer, `aborted`), seconds to the head. */
+  observe?: (operation: string, status: string, seconds: number) => void;
 }
 
 export interface ReadConditions {
@@ -197,14 +199,24 @@ export class ObjectStore {
   ): Promise<StoreResponse> {
     const { host, path } = this.#locate(key);
     const headers = this.#signer.sign({ method, path, headers: { host, ...extraHeaders } });
-    const answer = await this.#pool.request({
-      method,
-      path,
-      headers,
-      signal,
-      headTimeoutMs: this.#options.requestTimeoutMs,
-      idleTimeoutMs: this.#options.socketTimeoutMs,
-    });
+    const observe = this.#options.observe;
+    const started = observe ? performance.now() : 0;
+    const operation = key === undefined ? 'HeadBucket' : method === 'GET' ? 'GetObject' : 'HeadObject';
+    let answer: StoreResponse;
+    try {
+      answer = await this.#pool.request({
+        method,
+        path,
+        headers,
+        signal,
+        headTimeoutMs: this.#options.requestTimeoutMs,
+        idleTimeoutMs: this.#options.socketTimeoutMs,
+      });
+    } catch (error) {
+      observe?.(operation, signal.aborted ? 'aborted' : 'error', (performance.now() - started) / 1000);
+      throw error;
+    }
+    observe?.(operation, String(answer.status), (performance.now() - started) / 1000);
     const { status } = answer;
     const ok = method === 'GET' ? status === 200 || status === 206 : status >= 200 && status < 300;
     if (ok || status === 304) return answer;

@@ -281,6 +281,7 @@ async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: Serve
     const rep = { etag, lastModified, contentType: headerValue(headers, 'content-type') };
     if (!wanted) {
       objectHeaders(reply, rep, ctx);
+      request.server.metrics.streamStarted(reply, body);
       return reply.code(200).header('content-length', String(size)).send(body);
     }
     const abs = resolveRange({ kind: 'from', start: wanted.start, end: wanted.end }, size);
@@ -299,6 +300,7 @@ async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: Serve
     const stream =
       bodyStart === abs.start && bodyEnd === abs.end ? body : body.window(abs.start - bodyStart, length);
     objectHeaders(reply, rep, ctx);
+    request.server.metrics.streamStarted(reply, stream);
     return reply
       .code(206)
       .header('content-range', `bytes ${abs.start}-${abs.end}/${size}`)

@@ -245,6 +245,8 @@ export class StorageBody extends Readable {
   #skip = 0;
   #left = Number.POSITIVE_INFINITY;
   readonly #empty: boolean;
+  /** Hears of body bytes a piped destination has written (its write called back without an error). */
+  countWritten: ((bytes: number) => void) | undefined;
 
   constructor(exchange: Exchange | undefined) {
     super();
@@ -335,7 +337,17 @@ export class StorageBody extends Readable {
           return false;
         }
         hold();
-        dest.write(buffer.subarray(from, to), release);
+        const count = this.countWritten;
+        const n = to - from;
+        dest.write(
+          buffer.subarray(from, to),
+          count === undefined
+            ? release
+            : (error?: Error | null) => {
+                if (!error) count(n);
+                release();
+              },
+        );
       } else if (!this.push(Buffer.from(buffer.subarray(from, to)))) {
         this.#exchange?.pauseForReader();
       }

@@ -38,6 +38,8 @@ export function useMedia(
     loggerInstance?: FastifyServerOptions['loggerInstance'];
     /** The app's clock (BuildOptions.now). */
     now?: () => number;
+    /** Serve Prometheus metrics on a free loopback port (`app.metrics.port()` once ready). */
+    metrics?: boolean;
   } = {},
 ): MediaHarness {
   const s3 = useS3();
@@ -53,6 +55,7 @@ export function useMedia(
       ...options.env,
     };
     const config = loadMediaConfig(harness.env);
+    if (options.metrics) config.metrics = { host: '127.0.0.1', port: 0 };
     harness.app = await buildApp(config, {
       ...(options.loggerInstance ? { loggerInstance: options.loggerInstance } : { logger: false }),
       now: options.now,

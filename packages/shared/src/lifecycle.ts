@@ -36,6 +36,10 @@ export async function runUntilSignal<C extends { host: string; port: number }>(o
   try {
     await app.listen({ host: config.host, port: config.port });
   } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ERR_METRICS_LISTEN') {
+      process.stderr.write(`${options.name}: ${(error as Error).message}\n`);
+      process.exit(1);
+    }
     if ((error as NodeJS.ErrnoException).code === 'EADDRINUSE') {
       process.stderr.write(
         `${options.name}: port ${config.port} is already in use (set ${options.portVariable} or PORT)\n`,

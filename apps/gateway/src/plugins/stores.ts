@@ -66,7 +66,7 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
   const idleMs = config.session.idleSeconds * 1000;
   app.decorate('readinessChecks', [] as ReadinessCheck[]);
   if (config.redisUrl === undefined) {
-    const sessions = new MemorySessionStore(idleMs);
+    const sessions = new MemorySessionStore(idleMs, () => app.metrics.sessionsEnded('expired'));
     const users = new MemoryUserStore();
     app.decorate('stores', {
       kind: 'memory',

@@ -79,6 +79,8 @@ export default async function accountRoutes(app: FastifyInstance): Promise<void>
       if (sessionVersion === null) throw new Unauthenticated();
       const ended = await app.sessionStore.destroyAllForUser(user.id);
       const rotated = await app.sessions.issue(request, reply, checked.user, sessionVersion);
+      // The caller's own session goes on under a new id: only the others ended.
+      app.metrics.sessionsEnded('password_changed', ended - 1);
       audit(request, 'password_changed', {
         actorId: user.id,
         targetId: user.id,

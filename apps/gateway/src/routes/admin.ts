@@ -89,6 +89,7 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { userId } = request.params;
       const ended = await endSessionsOf(request, reply, userId);
+      app.metrics.sessionsEnded('admin', ended);
       audit(request, 'user_sessions_revoked', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();
     },
@@ -115,6 +116,7 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
       const { userId } = request.params;
       if (!(await app.users.setDisabled(userId, true))) throw new NotFound('no such user');
       const ended = await endSessionsOf(request, reply, userId);
+      app.metrics.sessionsEnded('disabled', ended);
       audit(request, 'user_disabled', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();
     },

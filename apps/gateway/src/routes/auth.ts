@@ -84,6 +84,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
           sessionId: null,
           reason: 'rate_limited',
         });
+        app.metrics.login('rate_limited');
         throw tooManyAttempts(result.retryAfterSeconds);
       }
       if (result.outcome === 'invalid_credentials') {
@@ -93,10 +94,12 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
           sessionId: null,
           reason: result.check.reason,
         });
+        app.metrics.login('invalid_credentials');
         throw new InvalidCredentials();
       }
       const { user, sessionVersion } = result.check;
       const session = await app.sessions.issue(request, reply, user, sessionVersion);
+      app.metrics.login('success');
       audit(request, 'sign_in', { actorId: user.id, targetId: user.id, sessionId: session.id });
       return { user, csrfToken: session.csrfToken };
     },
@@ -115,6 +118,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
       const { id, userId } = request.session as SessionView;
       await app.sessions.end(request, reply);
       audit(request, 'sign_out', { actorId: userId, targetId: userId, sessionId: id });
+      app.metrics.sessionsEnded('logout');
       return reply.code(204).send();
     },
   );
@@ -131,6 +135,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { id, userId } = request.session as SessionView;
       const ended = await app.sessionStore.destroyAllForUser(userId);
+      app.metrics.sessionsEnded('logout_all', ended);
       await app.sessions.end(request, reply);
       audit(request, 'sign_out_everywhere', {
         actorId: userId,
@@ -247,6 +252,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
       const current = request.session as SessionView;
       const deleted = await app.sessionStore.destroyByPublicId(current.userId, request.params.id);
       if (!deleted) throw new NotFound('no such session among yours');
+      app.metrics.sessionsEnded('revoked');
       if (request.params.id === current.id) await app.sessions.end(request, reply);
       audit(request, 'session_revoked', {
         actorId: current.userId,

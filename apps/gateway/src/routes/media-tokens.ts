@@ -102,6 +102,7 @@ export default async function mediaTokenRoutes(
               `v1/objects/${encodeKeyPath(grant.key)}?token=${minted.token}`,
             )
           : mediaUrl(options.config.mediaPublicUrl, `v1/t/${minted.token}/${encodeKeyPath(grant.prefix)}`);
+      app.metrics.mediaTokenMinted();
       request.log.info({ jti: minted.jti, rule: rule.name, kind: grant.kind }, 'media token minted');
       reply.code(201).header('cache-control', 'no-store');
       return { token: minted.token, url, expiresAt: new Date(minted.expiresAt * 1000).toISOString() };

@@ -7,7 +7,11 @@ export class MemorySessionStore implements SessionStore {
   private readonly byPublicId = new Map<string, string>();
   private readonly sweeper: NodeJS.Timeout;
 
-  constructor(private readonly idleMs: number) {
+  /** `onExpired` hears of each session this store finds past its idle or absolute deadline and drops. */
+  constructor(
+    private readonly idleMs: number,
+    private readonly onExpired: () => void = () => undefined,
+  ) {
     this.sweeper = setInterval(() => this.sweep(), 60_000);
     this.sweeper.unref();
   }
@@ -28,6 +32,7 @@ export class MemorySessionStore implements SessionStore {
     if (!record) return null;
     if (sessionExpiresAt(record, this.idleMs) <= Date.now()) {
       this.remove(hash);
+      this.onExpired();
       return null;
     }
     return { ...record };
@@ -89,7 +94,10 @@ export class MemorySessionStore implements SessionStore {
   private sweep(): void {
     const now = Date.now();
     for (const [hash, record] of this.sessions) {
-      if (sessionExpiresAt(record, this.idleMs) <= now) this.remove(hash);
+      if (sessionExpiresAt(record, this.idleMs) <= now) {
+        this.remove(hash);
+        this.onExpired();
+      }
     }
   }
 }

@@ -15,6 +15,7 @@ import fp from 'fastify-plugin';
 import type { MediaConfig } from '../config.js';
 import { ObjectMetadataCache } from '../object-metadata-cache.js';
 import { ObjectStore } from '../object-store.js';
+import type { StorageObserver } from './metrics.js';
 
 type S3Module = typeof import('@aws-sdk/client-s3');
 type UploadModule = typeof import('@aws-sdk/lib-storage');
@@ -43,7 +44,7 @@ export interface Storage {
 const FREE_SOCKET_TIMEOUT_MS = 15_000;
 const MAX_FREE_SOCKETS = 64;
 
-export function createStorage(config: MediaConfig): Storage {
+export function createStorage(config: MediaConfig, observe?: StorageObserver): Storage {
   const agentOptions = {
     keepAlive: true,
     maxSockets: config.s3.maxSockets,
@@ -64,6 +65,7 @@ export function createStorage(config: MediaConfig): Storage {
     requestTimeoutMs: config.s3.requestTimeoutMs,
     socketTimeoutMs: config.s3.socketTimeoutMs,
     maxAttempts: config.s3.maxAttempts,
+    observe,
   });
 
   let sdk: Promise<StorageSdk> | undefined;
@@ -91,6 +93,7 @@ export function createStorage(config: MediaConfig): Storage {
         socketTimeout: config.s3.socketTimeoutMs,
       }),
     });
+    if (observe) observeSdk(client, observe);
     loaded = { client, s3, Upload };
     return loaded;
   };
@@ -126,6 +129,35 @@ export function createStorage(config: MediaConfig): Storage {
   };
 }
 
+/** Each SDK call (listing, upload parts), timed like the object reads: operation, HTTP status, seconds. */
+function observeSdk(client: S3Client, observe: StorageObserver): void {
+  client.middlewareStack.add(
+    (next, context) => async (args) => {
+      const operation = String(context.commandName ?? 'unknown').replace(/Command$/, '');
+      const started = performance.now();
+      try {
+        const result = await next(args);
+        const status = (result.response as { statusCode?: number } | undefined)?.statusCode;
+        observe(
+          operation,
+          status === undefined ? 'error' : String(status),
+          (performance.now() - started) / 1000,
+        );
+        return result;
+      } catch (error) {
+        const status = (error as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode;
+        observe(
+          operation,
+          status === undefined ? 'error' : String(status),
+          (performance.now() - started) / 1000,
+        );
+        throw error;
+      }
+    },
+    { step: 'deserialize', name: 'stagedoorStorageMetrics' },
+  );
+}
+
 declare module 'fastify' {
   interface FastifyInstance {
     storage: Storage;
@@ -134,7 +166,7 @@ declare module 'fastify' {
 
 export default fp(
   async (app: FastifyInstance, opts: { config: MediaConfig }) => {
-    const storage = createStorage(opts.config);
+    const storage = createStorage(opts.config, app.metrics?.observeStorage);
     app.decorate('storage', storage);
     app.addHook('onClose', async () => storage.close());
   },

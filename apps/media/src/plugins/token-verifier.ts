@@ -46,6 +46,13 @@ export type VerifiedToken =
 /** The token is not acceptable; `reason` is safe to show (it never contains the token). */
 export class TokenRejected extends Error {
   readonly code = 'ERR_TOKEN_REJECTED';
+  /** `expired`: only `exp` failed (the metrics' outcome); `invalid`: anything else. */
+  constructor(
+    message: string,
+    readonly reason: 'invalid' | 'expired' = 'invalid',
+  ) {
+    super(message);
+  }
 }
 
 /** The key set could not be fetched, so no token can be judged right now (not the caller's fault). */
@@ -101,7 +108,7 @@ export async function verifyAccessToken(
     }));
   } catch (error) {
     if (error instanceof KeysUnreachable) throw error;
-    if (error instanceof joseErrors.JWTExpired) throw new TokenRejected('the token has expired');
+    if (error instanceof joseErrors.JWTExpired) throw new TokenRejected('the token has expired', 'expired');
     if (error instanceof joseErrors.JWKSNoMatchingKey)
       throw new TokenRejected('the token was signed by an unknown key');
     if (error instanceof joseErrors.JWSSignatureVerificationFailed) {

@@ -76,7 +76,7 @@ export default async function catalogRoutes(app: FastifyInstance): Promise<void>
     },
     async (request) => {
       const verified = await verifyRequestToken(request);
-      authorizeService(verified, 'media:list');
+      authorizeService(request, verified, 'media:list');
       const prefix = request.query.prefix ?? '';
       if (prefix !== '') {
         const check = validateKeyPrefix(prefix);

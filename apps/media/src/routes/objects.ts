@@ -40,7 +40,7 @@ export default async function objectRoutes(app: FastifyInstance, opts: { now: ()
     handler: async (request, reply) => {
       const key = objectKeyOf(request, '/v1/objects/');
       const verified = await verifyRequestToken(request);
-      authorizeRead(verified, key);
+      authorizeRead(request, verified, key);
       return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });
@@ -56,7 +56,7 @@ export default async function objectRoutes(app: FastifyInstance, opts: { now: ()
     handler: async (request, reply) => {
       const { token, key } = pathTokenAndKeyOf(request, '/v1/t/');
       const verified = await verifyRequestToken(request, token);
-      authorizeRead(verified, key);
+      authorizeRead(request, verified, key);
       return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });

@@ -57,7 +57,7 @@ export default async function uploadRoutes(
     async (request, reply) => {
       const key = objectKeyOf(request, '/v1/objects/');
       const verified = await verifyRequestToken(request);
-      authorizeService(verified, 'media:write');
+      authorizeService(request, verified, 'media:write');
       const declared = request.headers['content-length'];
       if (declared !== undefined) {
         const length = Number(declared);

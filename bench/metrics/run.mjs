@@ -1,0 +1,302 @@
+#!/usr/bin/env node
+// Metrics cost bench (issue 14): the same app with its Prometheus metrics on and off, each in its own
+// process, measured by autocannon in alternating rounds (on/off, then off/on, …) so both see the same
+// machine state; the metrics-on process is scraped every BENCH_SCRAPE_SECONDS while it is loaded.
+// 1. gateway `GET /auth/me` (sessions in Redis), req/s;
+// 2. media 64 KiB range requests (`Range: bytes=0-65535`, a verified media token), req/s, from the backend
+//    named by S3_ENDPOINT (+ S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY), else the embedded s3rver.
+// Target: on ≥ 0.95 × off for both. Writes the "## Metrics" section of bench/RESULTS.md.
+// Env: BENCH_REDIS_URL (redis://127.0.0.1:6379/5), BENCH_SECONDS (5), BENCH_ROUNDS (6), BENCH_CONNECTIONS (16),
+// BENCH_SCRAPE_SECONDS (5).
+import { spawn } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import * as http from 'node:http';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath, pathToFileURL } from 'node:url';
+import { DEMO_LISTENER } from '@stagedoor/shared/demo';
+import { Redis } from 'ioredis';
+
+const here = dirname(fileURLToPath(import.meta.url));
+const root = join(here, '..', '..');
+const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/5';
+const seconds = Number(process.env.BENCH_SECONDS ?? 5);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
+const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
+const scrapeSeconds = Number(process.env.BENCH_SCRAPE_SECONDS ?? 5);
+const prefix = `bench-metrics-${randomBytes(4).toString('hex')}:`;
+const work = mkdtempSync(join(tmpdir(), 'sd-bench-metrics-'));
+const children = [];
+const BUCKET = 'stagedoor-bench-metrics';
+const ISSUER = 'http://localhost:8080';
+const OBJECT = 'bench/range.bin';
+
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+  rmSync(work, { recursive: true, force: true });
+});
+process.on('SIGINT', () => process.exit(130));
+
+async function freePort() {
+  const server = http.createServer();
+  await new Promise((r) => server.listen(0, '127.0.0.1', r));
+  const { port } = server.address();
+  await new Promise((r) => server.close(r));
+  return port;
+}
+
+async function waitForHttp(url, ms = 20_000) {
+  const until = Date.now() + ms;
+  while (Date.now() < until) {
+    try {
+      const res = await fetch(url);
+      await res.arrayBuffer();
+      if (res.ok) return;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  throw new Error(`${url} did not answer`);
+}
+
+/** One autocannon run in its own process (bench/tokens/load.mjs). */
+function load(options) {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [join(here, '..', 'tokens', 'load.mjs'), JSON.stringify(options)], {
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (c) => {
+      out += c;
+    });
+    child.once('exit', (code) =>
+      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
+    );
+  });
+}
+
+/** Loads `target` for one round; while it runs, scrapes its metrics listener (if any) every few seconds. */
+async function round(target) {
+  let scrapes = 0;
+  const timer =
+    target.metricsPort &&
+    setInterval(() => {
+      fetch(`http://127.0.0.1:${target.metricsPort}/metrics`)
+        .then((r) => r.text())
+        .then(
+          () => scrapes++,
+          () => undefined,
+        );
+    }, scrapeSeconds * 1000);
+  try {
+    const result = await load({ ...target.request, connections, duration: seconds });
+    if (result.non2xx > 0 || result.errors > 0)
+      throw new Error(`${target.name}: failures ${JSON.stringify(result)}`);
+    return { rps: result.requestsPerSecond, scrapes };
+  } finally {
+    if (timer) clearInterval(timer);
+  }
+}
+
+/** Alternating rounds over the on and off targets; the median of the per-pair ratios on ÷ off. */
+async function compare(on, off) {
+  await load({ ...on.request, connections, duration: 2 }); // warm-ups
+  await load({ ...off.request, connections, duration: 2 });
+  const pairs = [];
+  for (let i = 0; i < rounds; i++) {
+    const order = i % 2 === 0 ? [on, off] : [off, on];
+    const results = {};
+    for (const target of order) results[target.name] = await round(target);
+    pairs.push({ on: results[on.name], off: results[off.name] });
+  }
+  const ratios = pairs.map((p) => p.on.rps / p.off.rps).sort((a, b) => a - b);
+  const median =
+    (ratios[Math.floor((ratios.length - 1) / 2)] + ratios[Math.ceil((ratios.length - 1) / 2)]) / 2;
+  return { pairs, median, ratios };
+}
+
+function spawnReady(name, args, env) {
+  const child = spawn(process.execPath, args, {
+    env: { ...process.env, ...env },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  children.push(child);
+  return new Promise((resolve, reject) => {
+    child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
+    child.stdout.on('data', (chunk) => {
+      const match = /PORT (\d+)/.exec(chunk.toString());
+      if (match) resolve(Number(match[1]));
+    });
+  });
+}
+
+const loadBefore = loadavg()[0];
+
+// ---- gateway: GET /auth/me, sessions in Redis --------------------------------------------------------
+async function gatewayTarget(name, metricsPort) {
+  const port = await spawnReady(
+    name,
+    [join(here, '..', 'tokens', 'gateway-server.mjs'), redisUrl, prefix, work],
+    { METRICS_PORT: String(metricsPort) },
+  );
+  const url = `http://127.0.0.1:${port}`;
+  const login = await fetch(`${url}/auth/login`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ email: DEMO_LISTENER.email, password: DEMO_LISTENER.password }),
+  });
+  if (login.status !== 200) throw new Error(`sign-in failed: ${login.status}`);
+  const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
+  return { name, metricsPort, request: { url: `${url}/auth/me`, headers: { cookie } } };
+}
+
+// ---- media: 64 KiB ranges ---------------------------------------------------------------------------
+const requireFromMedia = createRequire(join(root, 'apps', 'media', 'package.json'));
+const { S3Client, CreateBucketCommand, PutObjectCommand } = requireFromMedia('@aws-sdk/client-s3');
+const { mintMediaToken } = await import(
+  pathToFileURL(join(root, 'packages/shared/dist/tokens/mint.js')).href
+);
+const { generateTestKey } = await import(pathToFileURL(join(root, 'packages/testkit/dist/keys.js')).href);
+const { startNodeFlags } = await import(pathToFileURL(join(root, 'scripts/node-flags.mjs')).href);
+
+let backend;
+if (process.env.S3_ENDPOINT) {
+  backend = {
+    kind: `S3 at ${process.env.S3_ENDPOINT}`,
+    endpoint: process.env.S3_ENDPOINT.replace(/\/$/, ''),
+    accessKeyId: process.env.S3_ACCESS_KEY_ID ?? '',
+    secretAccessKey: process.env.S3_SECRET_ACCESS_KEY ?? '',
+  };
+} else {
+  const { startEmbeddedS3 } = await import(
+    pathToFileURL(join(root, 'packages/fixtures/dist/embedded-s3.js')).href
+  );
+  const store = await startEmbeddedS3({ directory: join(work, 's3') });
+  children.push(store.process);
+  backend = {
+    kind: 's3rver 3.7.1 (the embedded store)',
+    endpoint: store.endpoint,
+    accessKeyId: store.accessKeyId,
+    secretAccessKey: store.secretAccessKey,
+  };
+}
+const s3 = new S3Client({
+  endpoint: backend.endpoint,
+  region: 'us-east-1',
+  forcePathStyle: true,
+  credentials: { accessKeyId: backend.accessKeyId, secretAccessKey: backend.secretAccessKey },
+  requestChecksumCalculation: 'WHEN_REQUIRED',
+  responseChecksumValidation: 'WHEN_REQUIRED',
+});
+try {
+  await s3.send(new CreateBucketCommand({ Bucket: BUCKET }));
+} catch (error) {
+  if (!/BucketAlreadyOwnedByYou|BucketAlreadyExists/.test(error.name)) throw error;
+}
+await s3.send(new PutObjectCommand({ Bucket: BUCKET, Key: OBJECT, Body: randomBytes(1024 * 1024) }));
+const key = await generateTestKey('bench-metrics');
+const jwksFile = join(work, 'jwks.json');
+writeFileSync(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
+const token = (
+  await mintMediaToken({
+    key,
+    issuer: ISSUER,
+    subject: 'bench',
+    sid: 'bench',
+    grant: { kind: 'key', key: OBJECT },
+    ttlSeconds: 3600,
+  })
+).token;
+
+async function mediaTarget(name, metricsPort) {
+  const port = await freePort();
+  const child = spawn(
+    process.execPath,
+    [...startNodeFlags(join(root, 'apps/media')), join(root, 'apps/media/dist/server.js')],
+    {
+      env: {
+        ...process.env,
+        NODE_ENV: 'development',
+        HOST: '127.0.0.1',
+        PORT: String(port),
+        METRICS_PORT: String(metricsPort),
+        LOG_LEVEL: 'warn',
+        JWKS_FILE: jwksFile,
+        JWKS_URL: '',
+        GATEWAY_PUBLIC_URL: ISSUER,
+        S3_ENDPOINT: backend.endpoint,
+        S3_BUCKET: BUCKET,
+        S3_ACCESS_KEY_ID: backend.accessKeyId,
+        S3_SECRET_ACCESS_KEY: backend.secretAccessKey,
+      },
+      stdio: ['ignore', 'inherit', 'inherit'],
+    },
+  );
+  children.push(child);
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+  return {
+    name,
+    metricsPort,
+    request: {
+      url: `http://127.0.0.1:${port}/v1/objects/${OBJECT}?token=${token}`,
+      headers: { range: 'bytes=0-65535' },
+    },
+  };
+}
+
+try {
+  const gateway = await compare(
+    await gatewayTarget('gateway-on', await freePort()),
+    await gatewayTarget('gateway-off', 0),
+  );
+  const media = await compare(
+    await mediaTarget('media-on', await freePort()),
+    await mediaTarget('media-off', 0),
+  );
+
+  const cpu = cpus();
+  const rows = (r) => r.pairs.map((p) => `${Math.round(p.on.rps)} / ${Math.round(p.off.rps)}`).join(', ');
+  const verdict = (r) => (r.median >= 0.95 ? 'met' : '**missed**');
+  const section = `## Metrics
+
+Command: \`pnpm build && node bench/run-all.mjs metrics\` (needs Redis at \`BENCH_REDIS_URL\`, default
+\`redis://127.0.0.1:6379/5\`, under a random key prefix deleted afterwards; media's backend: \`S3_ENDPOINT\` or the embedded s3rver).
+Run ${new Date().toISOString()} on ${cpu.length} CPUs (${cpu[0]?.model.trim()}), Node ${process.version}; 1-minute load average
+${loadBefore.toFixed(2)} before and ${loadavg()[0].toFixed(2)} after (the machine is shared with other work).
+Each app runs twice, in its own process: with \`METRICS_PORT\` set (metrics on, scraped every ${scrapeSeconds} s during its
+rounds) and with \`METRICS_PORT=0\` (off). autocannon (${connections} connections, ${seconds} s per round) loads one at a time in
+${rounds} alternating rounds (on then off, off then on, …) after 2 s warm-ups; the ratio is the median of the per-round pairs.
+
+| what | req/s on / off, each round | on ÷ off (median) | per-round ratios |
+| --- | --- | ---: | --- |
+| gateway \`GET /auth/me\` (sessions in Redis) | ${rows(gateway)} | **${gateway.median.toFixed(3)}×** | ${gateway.ratios.map((r) => r.toFixed(3)).join(', ')} |
+| media 64 KiB range (\`bytes=0-65535\` of a 1 MiB object; backend: ${backend.kind}) | ${rows(media)} | **${media.median.toFixed(3)}×** | ${media.ratios.map((r) => r.toFixed(3)).join(', ')} |
+
+- gateway with metrics ÷ without = ${gateway.median.toFixed(3)}× (target ≥ 0.95×: ${verdict(gateway)})
+- media with metrics ÷ without = ${media.median.toFixed(3)}× (target ≥ 0.95×: ${verdict(media)})
+
+Per request, metrics on adds one \`onResponse\` hook (a histogram observation with three labels) in both apps; media adds
+a counter increment for the token check and, per streamed body, a gauge up/down, a close listener and a byte count in
+each socket write's callback (one per 64–256 KiB buffer). The default process metrics cost only at scrape time (and an
+event-loop delay monitor sampling every 10 ms).
+`;
+  console.log(section);
+  const resultsPath = join(here, '..', 'RESULTS.md');
+  let results = readFileSync(resultsPath, 'utf8');
+  const pattern = /## Metrics\n[\s\S]*?(?=\n## |$)/;
+  results = pattern.test(results)
+    ? results.replace(pattern, `${section.trimEnd()}\n`)
+    : `${results.trimEnd()}\n\n${section}`;
+  writeFileSync(resultsPath, results.endsWith('\n') ? results : `${results}\n`);
+} finally {
+  const redis = new Redis(redisUrl);
+  let cursor = '0';
+  do {
+    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
+    cursor = next;
+    if (keys.length > 0) await redis.del(...keys);
+  } while (cursor !== '0');
+  redis.disconnect();
+  for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
+}
