@@ -133,9 +133,27 @@ describe.each(STORE_KINDS)('gateway metrics (%s store)', (kind) => {
     const listenerId = (await login(app)).response.json().user.id;
     expect((await unsafe(app, 'DELETE', `/admin/users/${listenerId}/sessions`, admin)).statusCode).toBe(204);
 
+    // Another user signs in on three devices and changes the password on one (password_changed: the two
+    // others); then the admin disables that user, signed in once more by then (disabled: 2).
+    const changer = `changer-${randomBytes(4).toString('hex')}@example.com`;
+    await app.users.create({ email: changer, name: 'C', role: 'user', password: 'changer-pass-1234' });
+    const s1 = await login(app, changer, 'changer-pass-1234');
+    await login(app, changer, 'changer-pass-1234');
+    await login(app, changer, 'changer-pass-1234');
+    const changed = await app.inject({
+      method: 'POST',
+      url: '/auth/password',
+      headers: { cookie: s1.cookie, 'x-csrf-token': s1.csrfToken },
+      payload: { currentPassword: 'changer-pass-1234', newPassword: 'changer-pass-5678' },
+    });
+    expect(changed.statusCode).toBe(204);
+    await login(app, changer, 'changer-pass-5678');
+    const changerId = s1.response.json().user.id;
+    expect((await unsafe(app, 'POST', `/admin/users/${changerId}/disable`, admin)).statusCode).toBe(204);
+
     const after = await scrape(port);
     const delta = (f: (e: Exposition) => number) => f(after) - f(before);
-    expect(delta((e) => logins(e, 'success'))).toBe(3 + 3 + 3);
+    expect(delta((e) => logins(e, 'success'))).toBe(3 + 3 + 3 + 4);
     expect(delta((e) => logins(e, 'invalid_credentials'))).toBe(3);
     expect(delta((e) => logins(e, 'rate_limited'))).toBe(1);
     expect(delta((e) => e.value('stagedoor_media_tokens_minted_total'))).toBe(2);
@@ -143,8 +161,10 @@ describe.each(STORE_KINDS)('gateway metrics (%s store)', (kind) => {
     expect(delta((e) => ended(e, 'logout'))).toBe(1);
     expect(delta((e) => ended(e, 'logout_all'))).toBe(3);
     expect(delta((e) => ended(e, 'admin'))).toBe(3);
+    expect(delta((e) => ended(e, 'password_changed'))).toBe(2);
+    expect(delta((e) => ended(e, 'disabled'))).toBe(2);
     expect(delta((e) => ended(e, 'expired'))).toBe(0);
-    expect(delta((e) => requests(e, 'POST', '/auth/login', 200))).toBe(9);
+    expect(delta((e) => requests(e, 'POST', '/auth/login', 200))).toBe(13);
     expect(delta((e) => requests(e, 'POST', '/auth/login', 401))).toBe(3);
     expect(delta((e) => requests(e, 'POST', '/auth/login', 429))).toBe(1);
     expect(delta((e) => requests(e, 'POST', '/media/tokens', 201))).toBe(2);
