@@ -137,7 +137,7 @@ describe('infra/grafana/stagedoor.json', () => {
     const datasource = dashboard.templating?.list?.find((v) => v.name === 'datasource');
     expect(datasource).toMatchObject({ type: 'datasource', query: 'prometheus' });
     for (const panel of queryPanels) {
-      expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: '${datasource}' });
+      expect(panel.datasource, panel.title).toEqual({ type: 'prometheus', uid: `\${datasource}` });
       expect(panel.targets?.length, panel.title).toBeGreaterThan(0);
       for (const target of panel.targets ?? []) {
         expect(target.refId).toMatch(/^[A-Z]$/);
