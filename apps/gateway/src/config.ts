@@ -4,8 +4,8 @@
  */
 import { availableParallelism } from 'node:os';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
-import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
+import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
 import type { AttemptLimits } from './plugins/attempt-limiter.js';
 

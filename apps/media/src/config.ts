@@ -3,8 +3,8 @@
  * fails start-up with every problem listed.
  */
 import { type Env, EnvReader } from '@stagedoor/shared/env';
-import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
+import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { CLOCK_TOLERANCE_SECONDS } from '@stagedoor/shared/tokens';
 
 export interface MediaConfig {
