@@ -71,7 +71,8 @@ describe.each(['redis', 'memory'] as const)('log redaction (%s store)', (kind) =
 describe('logs, whatever the URL or header spelling (issue 11 §2)', () => {
   it('hold no piece of a minted media token or a session cookie sent in any spelling of the corpus', async () => {
     const lines: string[] = [];
-    const config = testConfig('memory', { LOG_LEVEL: 'trace' });
+    // Behind a trusted proxy the client address is read from X-Forwarded-For, which the client writes.
+    const config = testConfig('memory', { LOG_LEVEL: 'trace', TRUST_PROXY: 'true' });
     const stream = new Writable({
       write(chunk, _encoding, callback) {
         lines.push(String(chunk));

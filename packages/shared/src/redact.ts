@@ -11,6 +11,8 @@
  *   anything JWT-shaped in their message or stack;
  * - headers are not logged at all; the redact paths below are the second line for objects that carry them.
  */
+import { isIP } from 'node:net';
+
 export const REDACT_PATHS = [
   'req.headers.cookie',
   'req.headers.authorization',
@@ -84,7 +86,9 @@ export function serializeRequest(req: {
   url?: string;
   ip?: string;
 }): Record<string, unknown> {
-  return { method: req.method, url: redactUrl(req.url ?? ''), remoteAddress: req.ip };
+  // Behind a trusted proxy the address comes from X-Forwarded-For, which the client writes: only an IP passes.
+  const remoteAddress = req.ip !== undefined && isIP(req.ip) === 0 ? CENSOR : req.ip;
+  return { method: req.method, url: redactUrl(req.url ?? ''), remoteAddress };
 }
 
 /**

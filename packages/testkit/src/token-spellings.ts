@@ -119,6 +119,8 @@ export const TOKEN_SPELLINGS: readonly TokenSpelling[] = [
   { name: 'Cookie token=', target: () => OBJECT, headers: (t) => [`Cookie: token=${t}`] },
   { name: 'Cookie sid=', target: () => '/auth/me', headers: (t) => [`Cookie: a=1; sid=${t}`] },
   { name: 'X-Access-Token', target: () => OBJECT, headers: (t) => [`X-Access-Token: ${t}`] },
+  // Read as the client address behind a trusted proxy (TRUST_PROXY), and logged as such.
+  { name: 'X-Forwarded-For', target: () => OBJECT, headers: (t) => [`X-Forwarded-For: ${t}, 10.0.0.1`] },
   {
     name: 'Referer carrying a token',
     target: () => OBJECT,
