@@ -1,8 +1,8 @@
 /**
  * Answering GET and HEAD for one object (CONTRACT.md, Media): preconditions (judged in preconditions.ts),
- * one byte range, and a body
- * streamed from storage to the client with backpressure. Storage only ever gets an absolute range; what it
- * answers is checked, and if a store ignored or stretched the range, media cuts the exact bytes itself.
+ * one byte range, and a body streamed from storage to the client with backpressure. Storage only ever gets
+ * an absolute range; what it answers is checked, and if a store ignored or stretched the range, media cuts
+ * the exact bytes itself.
  */
 import type { IncomingHttpHeaders } from 'node:http';
 import type { FastifyReply, FastifyRequest } from 'fastify';

@@ -162,6 +162,14 @@ describe('GET /v1/objects/<key>', () => {
     expect(oldDate.rawPayload.length).toBe(SIZE);
     const weak = await get({ range: 'bytes=0-9', 'if-range': `W/${headers.etag}` });
     expect(weak.statusCode).toBe(200);
+    // A range past the end with a stale If-Range asks for the whole object, not a 416 (RFC 9110 §13.1.5).
+    for (const range of ['bytes=99999-', 'bytes=-0']) {
+      for (const method of ['GET', 'HEAD'] as const) {
+        const whole = await get({ range, 'if-range': '"an-old-etag"' }, method);
+        expect({ range, method, status: whole.statusCode }).toEqual({ range, method, status: 200 });
+        expect(whole.headers['content-length']).toBe(String(SIZE));
+      }
+    }
   });
 
   it('answers If-Match that does not match (strong comparison) with 412, before ranges and If-None-Match', async () => {
