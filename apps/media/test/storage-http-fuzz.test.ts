@@ -10,7 +10,10 @@
  * answer and drops the connection, whatever the timing.)
  *
  * Where the two differ on purpose, the case is named by `intendedDifference` below, with why; media refuses
- * in every one of them. Seeded: the same cases every run.
+ * in every one of them. Two limits differ too, and the generator stays clear of the gap between them: media
+ * refuses a chunk-size line over 1 KiB (Node: extensions over 16 KiB; S3 sends no extensions), and both cap a
+ * head at 16 KiB but count it differently (Node counts the names and values, media every byte). Seeded: the
+ * same cases every run.
  */
 import * as http from 'node:http';
 import type { AddressInfo } from 'node:net';
