@@ -37,6 +37,11 @@ export interface MediaConfig {
     socketTimeoutMs: number;
     maxAttempts: number;
   };
+  /**
+   * A client that takes nothing of an object response for this long is cut off (SEND_TIMEOUT_MS, nginx's
+   * `send_timeout`): a paused reader holds a storage connection, and the pool is bounded.
+   */
+  sendTimeoutMs: number;
   maxUploadBytes: number;
   upload: { partBytes: number; queueSize: number };
   /** Entries of the object size/ETag cache used to answer suffix ranges. */
@@ -111,6 +116,7 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
       socketTimeoutMs: env.int('S3_SOCKET_TIMEOUT_MS', 60_000, { min: 100, max: 3_600_000 }),
       maxAttempts: env.int('S3_MAX_ATTEMPTS', 2, { min: 1, max: 10 }),
     },
+    sendTimeoutMs: env.int('SEND_TIMEOUT_MS', 60_000, { min: 100, max: 3_600_000 }),
     maxUploadBytes: env.int('MAX_UPLOAD_BYTES', 5 * 1024 ** 3, { min: 1, max: 5 * 1024 ** 4 }),
     upload: {
       // S3 refuses multipart parts under 5 MiB (except the last); memory per upload is about partBytes × (queueSize + 1).

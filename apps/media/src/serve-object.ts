@@ -281,6 +281,7 @@ async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: Serve
     const rep = { etag, lastModified, contentType: headerValue(headers, 'content-type') };
     if (!wanted) {
       objectHeaders(reply, rep, ctx);
+      cutOffStalledClient(request, reply);
       request.server.metrics.streamStarted(reply, body);
       return reply.code(200).header('content-length', String(size)).send(body);
     }
@@ -300,6 +301,7 @@ async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: Serve
     const stream =
       bodyStart === abs.start && bodyEnd === abs.end ? body : body.window(abs.start - bodyStart, length);
     objectHeaders(reply, rep, ctx);
+    cutOffStalledClient(request, reply);
     request.server.metrics.streamStarted(reply, stream);
     return reply
       .code(206)
@@ -308,6 +310,18 @@ async function serveGet(request: FastifyRequest, reply: FastifyReply, ctx: Serve
       .send(stream);
   }
   throw new StorageBadGateway('the object kept changing while it was read');
+}
+
+/**
+ * A body being sent holds a connection of storage's bounded pool, and a client that stops reading (a paused
+ * player whose buffer is full) stops media reading storage without ending either: storage's idle timeout
+ * is off meanwhile (storage-http.ts). So, as nginx's `send_timeout`, a client socket on which nothing has
+ * been written or read for SEND_TIMEOUT_MS is closed, which ends the storage read and frees its connection;
+ * a player that resumes asks again with a Range. A client that reads, however slowly, is never cut. Node
+ * puts the socket back on its keep-alive timeout once the response is done.
+ */
+function cutOffStalledClient(request: FastifyRequest, reply: FastifyReply): void {
+  reply.raw.setTimeout(request.server.storage.sendTimeoutMs, () => reply.raw.destroy());
 }
 
 /**

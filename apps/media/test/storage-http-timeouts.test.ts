@@ -116,6 +116,43 @@ describe('storage idle timeout', () => {
     expect(got.sha256).toBe(sha256(object.subarray(start)));
   }, 60_000);
 
+  describe('a client that takes nothing for SEND_TIMEOUT_MS (a paused player holding a storage connection)', () => {
+    const SEND_TIMEOUT_MS = 1500;
+    let app: Awaited<ReturnType<typeof buildApp>>;
+    let mediaPort = 0;
+    beforeAll(async () => {
+      app = await buildApp(loadMediaConfig({ ...h.env, SEND_TIMEOUT_MS: String(SEND_TIMEOUT_MS) }), {
+        logger: false,
+      });
+      await app.listen({ host: '127.0.0.1', port: 0 });
+      mediaPort = (app.server.address() as AddressInfo).port;
+    });
+    afterAll(() => app.close());
+
+    it('is cut off, and its storage connection is freed; a pause shorter than that keeps the stream', async () => {
+      const token = await h.mediaToken(KEY);
+      const url = `/v1/objects/${KEY}?token=${token}`;
+      // Shorter than the send timeout (and longer than storage's): every byte, as above.
+      const kept = await download(mediaPort, url, MiB, SEND_TIMEOUT_MS - 700);
+      expect([kept.status, kept.bytes, kept.outcome]).toEqual([200, SIZE, 'end']);
+      const started = Date.now();
+      const cutting = download(mediaPort, url, MiB, SEND_TIMEOUT_MS + 8000);
+      // The storage read is under way, then ends while the client is still paused (it resumes only after
+      // SEND_TIMEOUT_MS + 8 s): media cut the client off and let go of storage's connection.
+      await expect.poll(() => app.storage.store.connections().busy, { timeout: 5000 }).toBe(1);
+      await expect
+        .poll(() => app.storage.store.connections().busy, { timeout: SEND_TIMEOUT_MS + 6000 })
+        .toBe(0);
+      const freedAfter = Date.now() - started;
+      expect(freedAfter).toBeGreaterThanOrEqual(SEND_TIMEOUT_MS);
+      expect(freedAfter).toBeLessThan(SEND_TIMEOUT_MS + 8000);
+      const cut = await cutting;
+      expect(cut.status).toBe(200);
+      expect(cut.outcome).not.toBe('end');
+      expect(cut.bytes).toBeLessThan(SIZE);
+    }, 60_000);
+  });
+
   describe('storage that goes silent mid-body (a raw loopback server)', () => {
     const BODY = 32 * MiB;
     const SENT = 24 * MiB;

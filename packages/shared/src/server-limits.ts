@@ -3,8 +3,8 @@
  * §6): a client that sends its request head slowly (slowloris) or opens sockets and sends nothing is cut
  * off after `headersTimeout`; an idle keep-alive socket after `keepAliveTimeout`; a request whose body has
  * not fully arrived after `requestTimeout`; connections beyond `maxConnections` are closed as they arrive.
- * There is deliberately no idle-socket timeout on responses: a player that pauses a stream stops reading
- * for as long as the user likes.
+ * No response is cut for being long or slow here; media bounds a client that takes nothing of an object
+ * response (SEND_TIMEOUT_MS, serve-object.ts), since such a response holds a storage connection.
  */
 import type { Server, Socket } from 'node:net';
 import type { EnvReader } from './env.js';

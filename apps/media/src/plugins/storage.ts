@@ -31,6 +31,8 @@ export interface Storage {
   store: ObjectStore;
   bucket: string;
   metadata: ObjectMetadataCache;
+  /** How long an object response may go without the client taking any of it (SEND_TIMEOUT_MS). */
+  sendTimeoutMs: number;
   /** The SDK client (its own agent of the same size, same timeouts), created on first use. */
   sdk(): Promise<StorageSdk>;
   /** True if the SDK has been loaded (tests prove streaming never loads it). */
@@ -102,6 +104,7 @@ export function createStorage(config: MediaConfig, observe?: StorageObserver): S
     store,
     bucket: config.s3.bucket,
     metadata: new ObjectMetadataCache(config.metadataCacheEntries),
+    sendTimeoutMs: config.sendTimeoutMs,
     sdk: () => {
       sdk ??= loadSdk().catch((error: unknown) => {
         sdk = undefined;
