@@ -327,6 +327,9 @@ const mediaEnv = {
     GATEWAY_PUBLIC_URL: gatewayOrigin,
     GATEWAY_EXTRA_ORIGINS: loopbackTwins,
     JWKS_URL: `http://127.0.0.1:${gatewayPort}/.well-known/jwks.json`,
+    // The revocation feed over the same link; its credential is media's demo default outside production
+    // (with NODE_ENV=production, give both apps REVOCATION_CLIENT_ID and REVOCATION_CLIENT_SECRET).
+    REVOCATION_FEED_URL: `http://127.0.0.1:${gatewayPort}/internal/revocations`,
     TOKEN_ISSUER: gatewayOrigin,
   }),
   PORT: String(mediaPort),

@@ -86,7 +86,7 @@ take_down() {
   [[ -f $W/compose-v1.prod.yml ]] && FILES+=(-f "$W/compose-v1.prod.yml")
   # down needs the production file's variables to parse it; dummies will do, nothing is created.
   env REDIS_PASSWORD=x MINIO_ROOT_USER=x MINIO_ROOT_PASSWORD=x SESSION_SECRETS=x GATEWAY_PUBLIC_URL=x \
-    MEDIA_PUBLIC_URL=x SIGNING_KEYS_PATH=/dev/null docker-compose -p "$PROJECT" --project-directory "$REPO/infra" \
+    MEDIA_PUBLIC_URL=x SIGNING_KEYS_PATH=/dev/null REVOCATION_CLIENT_SECRET=x docker-compose -p "$PROJECT" --project-directory "$REPO/infra" \
     "${FILES[@]}" down -v --remove-orphans >/dev/null 2>&1 || true
 }
 
@@ -243,12 +243,12 @@ prove_down_clean() {
 
 prove_production() {
   adapt production
-  local out vars=(REDIS_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD SESSION_SECRETS GATEWAY_PUBLIC_URL MEDIA_PUBLIC_URL SIGNING_KEYS_PATH)
+  local out vars=(REDIS_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD SESSION_SECRETS GATEWAY_PUBLIC_URL MEDIA_PUBLIC_URL SIGNING_KEYS_PATH REVOCATION_CLIENT_SECRET)
   # Without its secrets: refused before anything is created, naming the variable.
   out=$(env -u REDIS_PASSWORD -u MINIO_ROOT_USER -u MINIO_ROOT_PASSWORD -u SESSION_SECRETS -u GATEWAY_PUBLIC_URL \
-    -u MEDIA_PUBLIC_URL -u SIGNING_KEYS_PATH docker-compose -p "$PROJECT" --project-directory "$REPO/infra" \
+    -u MEDIA_PUBLIC_URL -u SIGNING_KEYS_PATH -u REVOCATION_CLIENT_SECRET docker-compose -p "$PROJECT" --project-directory "$REPO/infra" \
     "${FILES[@]}" up -d --no-build 2>&1) && fail "production started without its secrets"
-  [[ $out =~ (REDIS_PASSWORD|MINIO_ROOT_USER|MINIO_ROOT_PASSWORD|SESSION_SECRETS|GATEWAY_PUBLIC_URL|MEDIA_PUBLIC_URL|SIGNING_KEYS_PATH) ]] \
+  [[ $out =~ (REDIS_PASSWORD|MINIO_ROOT_USER|MINIO_ROOT_PASSWORD|SESSION_SECRETS|GATEWAY_PUBLIC_URL|MEDIA_PUBLIC_URL|SIGNING_KEYS_PATH|REVOCATION_CLIENT_SECRET) ]] \
     || fail "the refusal does not name a variable: $out"
   ok "production without secrets refuses, naming $(echo "$out" | grep -oE 'set [A-Z_]+' | head -1 | cut -c5-)"
   [[ -z $(leftovers) ]] || fail "the refused start created: $(leftovers)"
@@ -261,7 +261,9 @@ prove_production() {
     process.stdout.write(JSON.stringify({ keys: [{ ...jwk, kid: "compose-test-1", status: "active" }] }));
   ' > "$keys"
   chown 1000 "$keys" && chmod 0400 "$keys"
-  export REDIS_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD SESSION_SECRETS GATEWAY_PUBLIC_URL MEDIA_PUBLIC_URL SIGNING_KEYS_PATH
+  export REDIS_PASSWORD MINIO_ROOT_USER MINIO_ROOT_PASSWORD SESSION_SECRETS GATEWAY_PUBLIC_URL MEDIA_PUBLIC_URL SIGNING_KEYS_PATH \
+    REVOCATION_CLIENT_SECRET
+  REVOCATION_CLIENT_SECRET=$(openssl rand -base64 32 | tr -d '\n')
   REDIS_PASSWORD=$(openssl rand -hex 32)
   MINIO_ROOT_USER=stagedoor-$(openssl rand -hex 4)
   MINIO_ROOT_PASSWORD=$(openssl rand -hex 24)

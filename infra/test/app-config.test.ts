@@ -116,6 +116,12 @@ describe('the apps start with what the stack gives them', () => {
     expect(gateway.signingKeysFile).toBe('/run/secrets/signing_keys');
     expect(gateway.session.secrets).toEqual(OPERATOR_ENV.SESSION_SECRETS?.split(','));
     expect(media.production).toBe(true);
+    // Media's revocation feed: the gateway's own link, and the credential the gateway registers.
+    expect(media.revocationFeed?.url.toString()).toBe('http://gateway:8080/internal/revocations');
+    expect(gateway.revocationFeedClient).toEqual({
+      id: media.revocationFeed?.clientId,
+      secret: media.revocationFeed?.clientSecret,
+    });
   });
 
   it('fails when the stack stops providing what production requires', () => {
@@ -123,6 +129,7 @@ describe('the apps start with what the stack gives them', () => {
       ['gateway', 'SESSION_SECRETS'],
       ['gateway', 'SIGNING_KEYS_FILE'],
       ['media', 'S3_ACCESS_KEY_ID'],
+      ['media', 'REVOCATION_CLIENT_SECRET'],
     ] as const) {
       const project = structuredClone(production());
       delete project.services[service]?.environment[variable];

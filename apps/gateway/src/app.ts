@@ -11,6 +11,7 @@ import type { GatewayConfig } from './config.js';
 import attemptLimiter from './plugins/attempt-limiter.js';
 import cors from './plugins/cors.js';
 import csrf from './plugins/csrf.js';
+import eventStreams from './plugins/event-streams.js';
 import mediaClient from './plugins/media-client.js';
 import metrics from './plugins/metrics.js';
 import serviceClients from './plugins/service-clients.js';
@@ -27,6 +28,8 @@ import mediaLibraryRoutes from './routes/media-library.js';
 import mediaTokenRoutes from './routes/media-tokens.js';
 import oauthRoutes from './routes/oauth.js';
 import profileRoutes from './routes/profile.js';
+import revocationFeedRoutes from './routes/revocation-feed.js';
+import sessionEventRoutes from './routes/session-events.js';
 
 export interface BuildOptions {
   /** Replaces the logger (tests capture log lines through a stream). */
@@ -92,6 +95,7 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(attemptLimiter, { limits: config.loginRateLimit });
   await app.register(sessions, { config });
   await app.register(csrf, { config });
+  await app.register(eventStreams);
   await app.register(healthRoutes(() => app.readinessChecks));
   await app.register(authRoutes);
   await app.register(accountRoutes);
@@ -101,6 +105,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   await app.register(serviceClients, { config });
   await app.register(mediaClient, { config });
   await app.register(jwksRoutes);
+  await app.register(revocationFeedRoutes);
+  await app.register(sessionEventRoutes);
   await app.register(oauthRoutes);
   await app.register(mediaTokenRoutes, { config });
   await app.register(mediaLibraryRoutes, {});

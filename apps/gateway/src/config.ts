@@ -3,6 +3,7 @@
  * value fails start-up with every problem listed (see `EnvReader`).
  */
 import { availableParallelism } from 'node:os';
+import { DEMO_REVOCATION_FEED_CLIENT } from '@stagedoor/shared/demo';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
 import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
@@ -57,6 +58,11 @@ export interface GatewayConfig {
   serviceClientsFile: string | undefined;
   /** The Prometheus listener (METRICS_PORT, METRICS_HOST); undefined: off. */
   metrics: MetricsListenerOptions | undefined;
+  /**
+   * Media's credential for the revocation feed, when configured here (REVOCATION_CLIENT_ID/_SECRET, the
+   * same pair media is given): registered as a service client with `revocations:read` only.
+   */
+  revocationFeedClient: { id: string; secret: string } | undefined;
 }
 
 /** The account-and-IP allowance defaults to 10 but never above the per-account ceiling. */
@@ -108,6 +114,23 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
   const mediaInternalUrl = env.url('MEDIA_INTERNAL_URL') ?? mediaPublicUrl;
   const demoFixtures = !production && env.bool('DEMO_FIXTURES', true);
   const port = env.port('PORT', env.port('GATEWAY_PORT', 8080));
+  const feedClientId = env.string('REVOCATION_CLIENT_ID');
+  const feedClientSecret = env.string('REVOCATION_CLIENT_SECRET');
+  if ((feedClientId === undefined) !== (feedClientSecret === undefined)) {
+    env.problem(
+      "set REVOCATION_CLIENT_ID and REVOCATION_CLIENT_SECRET together (media's revocation feed credential)",
+    );
+  }
+  if (feedClientId !== undefined && !/^[A-Za-z0-9._~-]{1,64}$/.test(feedClientId)) {
+    env.problem('REVOCATION_CLIENT_ID must be 1 to 64 characters from A-Z a-z 0-9 . _ ~ -');
+  }
+  // Checked with SHA-256 (see service-clients.ts): only a machine-generated secret of 256 bits or more.
+  if (feedClientSecret !== undefined && feedClientSecret.length < 32) {
+    env.problem('REVOCATION_CLIENT_SECRET must be at least 32 characters (openssl rand -base64 32)');
+  }
+  if (production && feedClientSecret === DEMO_REVOCATION_FEED_CLIENT.secret) {
+    env.problem('REVOCATION_CLIENT_SECRET still holds the demo default; set a real secret in production');
+  }
   const config: GatewayConfig = {
     production,
     host: env.string('HOST', '0.0.0.0'),
@@ -157,6 +180,10 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
     signingKeysJson: env.string('SIGNING_KEYS'),
     serviceClientsFile: env.string('SERVICE_CLIENTS_FILE'),
     metrics: readMetricsListener(env, port),
+    revocationFeedClient:
+      feedClientId !== undefined && feedClientSecret !== undefined
+        ? { id: feedClientId, secret: feedClientSecret }
+        : undefined,
   };
   if (config.redisCluster && config.redisUrl === undefined) env.problem('REDIS_CLUSTER=true needs REDIS_URL');
   if (config.redisCluster && config.redisUrl && !/^\/?0?$/.test(new URL(config.redisUrl).pathname)) {

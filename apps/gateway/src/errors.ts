@@ -15,6 +15,7 @@ export function tooManyAttempts(retryAfterSeconds: number): Error {
 }
 export const Unauthenticated = createError(ErrorCode.unauthenticated, 'sign in first', 401);
 export const CsrfFailed = createError<[string]>(ErrorCode.csrfFailed, '%s', 403);
+export const InvalidToken = createError<[string]>(ErrorCode.invalidToken, '%s', 401);
 export const Forbidden = createError<[string]>(ErrorCode.forbidden, '%s', 403);
 export const NotFound = createError<[string]>(ErrorCode.notFound, '%s', 404);
 export const InvalidKey = createError<[string]>(ErrorCode.invalidKey, '%s', 400);

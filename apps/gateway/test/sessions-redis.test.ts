@@ -203,7 +203,7 @@ describe('sessions in Redis', () => {
         if (s && (await me(app, s.cookie)).statusCode === 200) alive.push(s.cookie);
       }
       expect(listed.length).toBe(alive.length);
-      await app.sessionStore.destroyAllForUser(DEMO_LISTENER.id);
+      await app.sessionStore.destroyAllForUser(DEMO_LISTENER.id, 'admin');
       for (const cookie of alive) expect((await me(app, cookie)).statusCode).toBe(401);
     }
   });
@@ -213,7 +213,7 @@ describe('sessions in Redis', () => {
     const key = await sessionKeyOf(s.value);
     const hash = key.slice(key.lastIndexOf(':') + 1);
     const record = JSON.parse(String(await redis.get(key)));
-    await app.sessionStore.destroyAllForUser(DEMO_LISTENER.id);
+    await app.sessionStore.destroyAllForUser(DEMO_LISTENER.id, 'admin');
     expect(await app.sessionStore.touch(hash, { ...record, lastSeenAt: Date.now() })).toBe(false);
     expect(await redis.exists(key)).toBe(0);
     expect(await redis.exists(`${prefix}sessidx:{u:${DEMO_LISTENER.id}}`)).toBe(0);

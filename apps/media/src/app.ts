@@ -10,8 +10,9 @@ import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOpt
 import type { MediaConfig } from './config.js';
 import httpPolicy from './plugins/http-policy.js';
 import metrics from './plugins/metrics.js';
+import revocations from './plugins/revocations.js';
 import storage from './plugins/storage.js';
-import tokenVerifier from './plugins/token-verifier.js';
+import tokenVerifier, { type KeysStatus } from './plugins/token-verifier.js';
 import catalogRoutes from './routes/catalog.js';
 import objectRoutes from './routes/objects.js';
 import uploadRoutes from './routes/uploads.js';
@@ -23,6 +24,8 @@ export interface BuildOptions {
   /** The server's clock in ms since the epoch (token times, the JWKS cache's age, HTTP preconditions,
    * Cache-Control); tests inject one instead of waiting. */
   now?: () => number;
+  /** Reconnect delays of the revocation feed after failures (tests inject short ones). */
+  revocationFeedBackoffMs?: (attempt: number) => number;
 }
 
 export function loggerOptions(config: { logLevel: string }): FastifyServerOptions['logger'] {
@@ -72,14 +75,44 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
   await app.register(metrics, { listener: config.metrics });
   await app.register(httpPolicy, { config });
   const now = options.now ?? Date.now;
+  await app.register(revocations, {
+    config,
+    nowSeconds: () => now() / 1000,
+    ...(options.revocationFeedBackoffMs ? { backoffMs: options.revocationFeedBackoffMs } : {}),
+  });
   await app.register(tokenVerifier, { config, nowSeconds: () => now() / 1000 });
   await app.register(storage, { config });
   // Both probes are bounded (READY_TIMEOUT_MS, JWKS_TIMEOUT_MS), so /readyz answers in bounded time.
+  // With the gateway away, media still verifies with the last keys it saw and keeps serving (CONTRACT.md,
+  // Revocation): not ready only when it holds no keys at all. A failed refresh and the revocation feed
+  // are details: readiness stays 200 and says "degraded".
+  let keys: KeysStatus = 'fresh';
   await app.register(
-    healthRoutes(() => [
-      { name: 'storage', check: () => whenTrue(app.storage.reachable()) },
-      { name: 'verification keys', check: () => whenTrue(app.tokenVerifier.keysReachable()) },
-    ]),
+    healthRoutes(
+      () => [
+        { name: 'storage', check: () => whenTrue(app.storage.reachable()) },
+        {
+          name: 'verification keys',
+          check: async () => {
+            keys = await app.tokenVerifier.probeKeys();
+            if (keys === 'none') throw new Error('no verification keys');
+          },
+        },
+      ],
+      () => [
+        {
+          name: 'verificationKeys',
+          report: () => ({ ok: keys === 'fresh', state: keys === 'fresh' ? 'up' : 'stale' }),
+        },
+        {
+          name: 'revocationFeed',
+          report: () => {
+            const { state, since } = app.revocations.feed();
+            return { ok: state === 'up' || state === 'off', state, since: since.toISOString() };
+          },
+        },
+      ],
+    ),
   );
   await app.register(objectRoutes, { now });
   await app.register(catalogRoutes);

@@ -7,7 +7,13 @@ import { grantCoversKey } from '@stagedoor/shared/tokens';
 import type { FastifyRequest } from 'fastify';
 import { Forbidden, InvalidToken, KeysUnavailable } from './errors.js';
 import type { TokenOutcome } from './plugins/metrics.js';
-import { KeysUnreachable, TokenRejected, type VerifiedToken } from './plugins/token-verifier.js';
+import { tokenRevokedError } from './plugins/revocations.js';
+import {
+  KeysUnreachable,
+  SessionRevoked,
+  TokenRejected,
+  type VerifiedToken,
+} from './plugins/token-verifier.js';
 
 export type TokenCarrier = 'header' | 'query' | 'path';
 
@@ -73,6 +79,9 @@ async function verifyToken(request: FastifyRequest, pathToken?: string): Promise
   } catch (error) {
     if (error instanceof TokenRejected) {
       throw Object.assign(invalidToken(error.message), { outcome: error.reason });
+    }
+    if (error instanceof SessionRevoked) {
+      throw Object.assign(tokenRevokedError(), { outcome: 'revoked' satisfies TokenOutcome });
     }
     if (error instanceof KeysUnreachable) throw new KeysUnavailable(error.message);
     throw error;

@@ -2,8 +2,11 @@
  * Media's configuration: read once from the environment at start-up into one typed object; a bad value
  * fails start-up with every problem listed.
  */
+
+import { DEMO_REVOCATION_FEED_CLIENT } from '@stagedoor/shared/demo';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
 import { type MetricsListenerOptions, readMetricsListener } from '@stagedoor/shared/metrics';
+import { REVOCATION_FEED_PATH } from '@stagedoor/shared/revocations';
 import { readServerLimits, type ServerLimits } from '@stagedoor/shared/server-limits';
 import { CLOCK_TOLERANCE_SECONDS } from '@stagedoor/shared/tokens';
 
@@ -54,6 +57,20 @@ export interface MediaConfig {
   server: ServerLimits;
   /** The Prometheus listener (METRICS_PORT, METRICS_HOST); undefined: off. */
   metrics: MetricsListenerOptions | undefined;
+  /** The gateway's revocation feed (null: REVOCATION_FEED_URL=off, tokens then live out their TTL). */
+  revocationFeed: {
+    url: URL;
+    /** The gateway's /oauth/token, where media gets its service token for the feed. */
+    tokenUrl: URL;
+    clientId: string;
+    clientSecret: string;
+    /** Reconnect delays after a failure: exponential from min to max. */
+    retryMinMs: number;
+    retryMaxMs: number;
+    connectTimeoutMs: number;
+    /** How long start-up waits for the first snapshot before serving without it. */
+    startupWaitMs: number;
+  } | null;
 }
 
 export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
@@ -74,6 +91,28 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
           jwksUrl ??
           new URL('/.well-known/jwks.json', env.string('GATEWAY_INTERNAL_URL', gatewayUrl.toString())),
       };
+  // The feed comes over the same link as the JWKS: the gateway's internal base URL.
+  const gatewayBase = jwksUrl ?? env.url('GATEWAY_INTERNAL_URL') ?? gatewayUrl;
+  const feedOff = env.string('REVOCATION_FEED_URL') === 'off';
+  const feedUrl = feedOff
+    ? undefined
+    : (env.url('REVOCATION_FEED_URL') ?? new URL(REVOCATION_FEED_PATH, gatewayBase));
+  const feedClientId =
+    env.string('REVOCATION_CLIENT_ID') ?? (production ? '' : DEMO_REVOCATION_FEED_CLIENT.id);
+  const feedClientSecret =
+    env.string('REVOCATION_CLIENT_SECRET') ?? (production ? '' : DEMO_REVOCATION_FEED_CLIENT.secret);
+  if (production && !feedOff && (!feedClientId || !feedClientSecret)) {
+    env.problem(
+      'REVOCATION_CLIENT_ID and REVOCATION_CLIENT_SECRET are required when NODE_ENV=production (or REVOCATION_FEED_URL=off)',
+    );
+  }
+  if (production && feedClientSecret === DEMO_REVOCATION_FEED_CLIENT.secret) {
+    env.problem('REVOCATION_CLIENT_SECRET still holds the demo default; set a real secret in production');
+  }
+  const retryMinMs = env.int('REVOCATION_RETRY_MIN_MS', 100, { min: 10, max: 60_000 });
+  const retryMaxMs = env.int('REVOCATION_RETRY_MAX_MS', 1000, { min: 10, max: 300_000 });
+  if (retryMaxMs < retryMinMs)
+    env.problem('REVOCATION_RETRY_MAX_MS must not be below REVOCATION_RETRY_MIN_MS');
   const accessKeyId = env.string('S3_ACCESS_KEY_ID') ?? (production ? '' : 'minioadmin');
   const secretAccessKey = env.string('S3_SECRET_ACCESS_KEY') ?? (production ? '' : 'minioadmin');
   if (production && (!accessKeyId || !secretAccessKey)) {
@@ -134,6 +173,18 @@ export function loadMediaConfig(envVars: Env = process.env): MediaConfig {
       maxConnections: 10_000,
     }),
     metrics: readMetricsListener(env, port),
+    revocationFeed: feedUrl
+      ? {
+          url: feedUrl,
+          tokenUrl: env.url('REVOCATION_TOKEN_URL') ?? new URL('/oauth/token', feedUrl),
+          clientId: feedClientId,
+          clientSecret: feedClientSecret,
+          retryMinMs,
+          retryMaxMs,
+          connectTimeoutMs: env.int('REVOCATION_TIMEOUT_MS', 5000, { min: 100, max: 60_000 }),
+          startupWaitMs: env.int('REVOCATION_STARTUP_WAIT_MS', 5000, { min: 0, max: 600_000 }),
+        }
+      : null,
   };
   env.finish();
   return config;

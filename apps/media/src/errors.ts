@@ -5,6 +5,7 @@ import { ErrorCode } from '@stagedoor/shared/errors';
 export const InvalidRequest = createError<[string]>(ErrorCode.invalidRequest, '%s', 400);
 export const InvalidKey = createError<[string]>(ErrorCode.invalidKey, '%s', 400);
 export const InvalidToken = createError<[string]>(ErrorCode.invalidToken, '%s', 401);
+export const TokenRevoked = createError<[string]>(ErrorCode.tokenRevoked, '%s', 401);
 export const Forbidden = createError<[string]>(ErrorCode.forbidden, '%s', 403);
 export const NotFound = createError<[string]>(ErrorCode.notFound, '%s', 404);
 export const RangeNotSatisfiable = createError(

@@ -6,7 +6,7 @@ import { loadMediaConfig } from '../src/config.js';
 describe('media skeleton', () => {
   let app: FastifyInstance;
   beforeAll(async () => {
-    app = await buildApp(loadMediaConfig({}), { logger: false });
+    app = await buildApp(loadMediaConfig({ REVOCATION_FEED_URL: 'off' }), { logger: false });
   });
   afterAll(async () => app.close());
 

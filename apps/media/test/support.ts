@@ -52,6 +52,8 @@ export function useMedia(
       JWKS_URL: harness.jwks.url,
       GATEWAY_PUBLIC_URL: ISSUER,
       CORS_ORIGINS: ALLOWED_ORIGIN,
+      // No gateway here: the feed is tested by revocation-feed.test.ts and tests/integration.
+      REVOCATION_FEED_URL: 'off',
       ...options.env,
     };
     const config = loadMediaConfig(harness.env);

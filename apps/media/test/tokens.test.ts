@@ -373,13 +373,26 @@ describe('keys: rotation, static file, reachability', () => {
     }
   });
 
-  it('is ready only while storage and keys answer', async () => {
+  it('is ready only while storage answers and it holds keys; a failed key refresh is a detail', async () => {
     expect((await h.app.inject({ url: '/readyz' })).statusCode).toBe(200);
     h.jwks.setFailing(true);
     try {
+      // Keys fetched before still verify (media keeps serving while the gateway is away): still ready.
       const res = await h.app.inject({ url: '/readyz' });
-      expect(res.statusCode).toBe(503);
-      expect(res.json().message).toContain('verification keys');
+      expect(res.statusCode).toBe(200);
+      expect(res.json()).toMatchObject({
+        status: 'degraded',
+        details: { verificationKeys: { ok: false, state: 'stale' } },
+      });
+      // No keys ever fetched: no token can be judged, so not ready.
+      const keyless = await buildApp(loadMediaConfig(h.env), { logger: false });
+      try {
+        const none = await keyless.inject({ url: '/readyz' });
+        expect(none.statusCode).toBe(503);
+        expect(none.json().message).toContain('verification keys');
+      } finally {
+        await keyless.close();
+      }
     } finally {
       h.jwks.setFailing(false);
     }

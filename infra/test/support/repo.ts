@@ -39,6 +39,7 @@ export const OPERATOR_ENV: Record<string, string> = {
   GATEWAY_PUBLIC_URL: 'https://stagedoor.example.com',
   MEDIA_PUBLIC_URL: 'https://media.stagedoor.example.com',
   SIGNING_KEYS_PATH: './secrets/signing-keys.json',
+  REVOCATION_CLIENT_SECRET: 'test-only-feed-secret-0123456789abcdefghij',
 };
 
 /** The images each compose service builds, with what the image runs. */

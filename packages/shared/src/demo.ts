@@ -35,4 +35,14 @@ export const DEMO_SERVICE_CLIENT = {
   scopes: ['media:read', 'media:list', 'media:write'],
 } as const;
 
+/**
+ * The client media uses for the gateway's revocation feed under `pnpm start` and the demo compose stack
+ * (media's own default outside production; production refuses this secret).
+ */
+export const DEMO_REVOCATION_FEED_CLIENT = {
+  id: 'demo-media-feed',
+  secret: 'demo-media-feed-secret',
+  scopes: ['revocations:read'],
+} as const;
+
 export const DEMO_BUCKET = 'media';

@@ -12,6 +12,7 @@ export const ErrorCode = {
   notFound: 'not_found',
   invalidKey: 'invalid_key',
   invalidToken: 'invalid_token',
+  tokenRevoked: 'token_revoked',
   mediaUnavailable: 'media_unavailable',
   storageUnavailable: 'storage_unavailable',
   serviceUnavailable: 'service_unavailable',

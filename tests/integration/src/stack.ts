@@ -55,7 +55,8 @@ export async function freePort(): Promise<number> {
   return address.port;
 }
 
-async function deletePrefix(prefix: string): Promise<void> {
+/** Deletes every Redis key under `prefix` (a test's own). */
+export async function deletePrefix(prefix: string): Promise<void> {
   const redis = new Redis(TEST_REDIS_URL, { maxRetriesPerRequest: 1 });
   try {
     let cursor = '0';

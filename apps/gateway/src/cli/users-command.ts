@@ -14,10 +14,13 @@
  */
 import { parseArgs } from 'node:util';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
+import { DEFAULT_MEDIA_TOKEN_TTL_SECONDS, MAX_MEDIA_TOKEN_TTL_SECONDS } from '@stagedoor/shared/tokens';
 import { UserDirectory } from '../plugins/users.js';
 import { createRedisClient } from '../stores/redis-client.js';
+import { RedisRevocationStore } from '../stores/redis-revocation-store.js';
 import { RedisSessionStore } from '../stores/redis-session-store.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
+import { revocationsOf } from '../stores/revocation-store.js';
 import { EmailTakenError, ROLES, type Role } from '../stores/user-directory.js';
 
 export const USAGE = `usage:
@@ -26,7 +29,8 @@ export const USAGE = `usage:
   users list
   users disable --email <email>     (refuses their sign-in and ends all their sessions)
   users enable --email <email>
-environment: REDIS_URL (required), REDIS_CLUSTER, REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST`;
+environment: REDIS_URL (required), REDIS_CLUSTER, REDIS_PREFIX (default sd:), ARGON2_MEMORY_KIB, ARGON2_TIME_COST,
+MEDIA_TOKEN_TTL_SECONDS (default 300: how long a disabled user's sessions stay revoked at media)`;
 
 export interface CliIo {
   env: Env;
@@ -51,6 +55,10 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
   const cluster = env.bool('REDIS_CLUSTER', false);
   const memoryCost = env.int('ARGON2_MEMORY_KIB', 19_456, { min: 19_456, max: 4 * 1024 * 1024 });
   const timeCost = env.int('ARGON2_TIME_COST', 2, { min: 2, max: 100 });
+  const mediaTokenTtlSeconds = env.int('MEDIA_TOKEN_TTL_SECONDS', DEFAULT_MEDIA_TOKEN_TTL_SECONDS, {
+    min: 1,
+    max: MAX_MEDIA_TOKEN_TTL_SECONDS,
+  });
   if (redisUrl === undefined) {
     env.problem(
       'REDIS_URL is not set: without Redis the gateway keeps users in its own process memory, which no other process can change (demo users are seeded at start-up instead)',
@@ -138,9 +146,16 @@ export async function runUsersCommand(argv: string[], io: CliIo): Promise<number
       io.out(`${user.email} is enabled`);
       return 0;
     }
-    // Through the session store, as the gateway's admin route does (idle timeout: not needed to delete).
+    // Through the session store, as the gateway's admin route does (idle timeout: not needed to delete),
+    // and revoked like every session end, so media refuses their tokens and their pages sign out.
     const ended = await new RedisSessionStore(redis, prefix, 1000).destroyAllForUser(user.id);
-    io.out(`${user.email} is disabled; ${ended} session(s) ended`);
+    const revocations = new RedisRevocationStore(redis, prefix, { warn: () => undefined });
+    try {
+      await revocations.publish(revocationsOf(ended, 'disabled', mediaTokenTtlSeconds));
+    } finally {
+      await revocations.close();
+    }
+    io.out(`${user.email} is disabled; ${ended.length} session(s) ended`);
     return 0;
   } finally {
     await users?.close();

@@ -4,7 +4,8 @@
  * `SERVICE_CLIENTS_FILE` holds
  *   {"clients":[{"id":"ingest","secretHash":"$argon2id$v=19$m=19456,t=2,p=1$…","scopes":["media:write"]},
  *               {"id":"indexer","secretHash":"sha256:9f86d0…(64 hex)","scopes":["media:list","media:read"]}]}
- * plus, when demo fixtures are on (never in production), the contract's `demo-ingest` client.
+ * plus, when demo fixtures are on (never in production), the contract's `demo-ingest` client and
+ * `demo-media-feed` (scope `revocations:read`: media's default credential for the revocation feed).
  *
  * Two hash forms, both compared without revealing where they differ:
  * - `$argon2id$…` (PHC string): the safe choice for any secret a person chose or might reuse; verifying
@@ -17,7 +18,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
-import { DEMO_SERVICE_CLIENT } from '@stagedoor/shared/demo';
+import { DEMO_REVOCATION_FEED_CLIENT, DEMO_SERVICE_CLIENT } from '@stagedoor/shared/demo';
 import { ConfigError, parseJsonDocument } from '@stagedoor/shared/env';
 import { SERVICE_SCOPES, type ServiceScope } from '@stagedoor/shared/tokens';
 import type { FastifyInstance } from 'fastify';
@@ -57,6 +58,8 @@ declare module 'fastify' {
 export interface ServiceClientsOptions {
   file: string | undefined;
   demoFixtures: boolean;
+  /** Media's revocation feed credential (REVOCATION_CLIENT_ID/_SECRET): `revocations:read` only. */
+  revocationFeedClient?: { id: string; secret: string } | undefined;
 }
 
 /** Validates the clients file; throws ConfigError listing every problem. */
@@ -127,11 +130,20 @@ export async function loadServiceClients(options: ServiceClientsOptions): Promis
     }
     for (const client of parseServiceClients(text, 'SERVICE_CLIENTS_FILE')) clients.set(client.id, client);
   }
-  if (options.demoFixtures && !clients.has(DEMO_SERVICE_CLIENT.id)) {
-    clients.set(DEMO_SERVICE_CLIENT.id, {
-      id: DEMO_SERVICE_CLIENT.id,
-      scopes: [...DEMO_SERVICE_CLIENT.scopes],
-      secretHash: await argon2Hash(DEMO_SERVICE_CLIENT.secret),
+  const feed = options.revocationFeedClient;
+  if (feed !== undefined) {
+    if (clients.has(feed.id) || feed.id === GATEWAY_CLIENT_ID) {
+      throw new ConfigError([`REVOCATION_CLIENT_ID "${feed.id}" is already a client id`]);
+    }
+    const digest = createHash('sha256').update(feed.secret, 'utf8').digest('hex');
+    clients.set(feed.id, { id: feed.id, scopes: ['revocations:read'], secretHash: `sha256:${digest}` });
+  }
+  for (const demo of options.demoFixtures ? [DEMO_SERVICE_CLIENT, DEMO_REVOCATION_FEED_CLIENT] : []) {
+    if (clients.has(demo.id)) continue;
+    clients.set(demo.id, {
+      id: demo.id,
+      scopes: [...demo.scopes],
+      secretHash: await argon2Hash(demo.secret),
     });
   }
   // An unknown id is checked against this hash, so that it costs as much as a wrong secret and the
@@ -154,6 +166,7 @@ async function serviceClientsPlugin(app: FastifyInstance, options: { config: Gat
   const registry = await loadServiceClients({
     file: options.config.serviceClientsFile,
     demoFixtures: options.config.demoFixtures,
+    revocationFeedClient: options.config.revocationFeedClient,
   });
   app.decorate('serviceClients', registry);
   app.log.info({ clients: registry.ids() }, 'service clients loaded');

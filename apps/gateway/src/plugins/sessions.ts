@@ -18,6 +18,14 @@
  * Decorates `request.session` / `request.user` (null when not signed in), `app.requireSession` (a hook
  * answering 401 `unauthenticated`, or 503 when the store does not answer), `app.sessionStore`, and
  * `app.sessions` (issue / end, used by the auth routes).
+ *
+ * Ending sessions — one path for every action (CONTRACT.md, Revocation): `app.sessionStore`'s
+ * `destroy`, `destroyAllForUser` and `destroyByPublicId` take the reason (`SessionEndReason`) and, after
+ * the store deleted the sessions, revoke each one through `app.sessions.revoke` (`endSessions` below):
+ * recorded until every media token that could carry its public handle has expired, and pushed to every
+ * gateway instance, so media refuses those tokens and cuts their streams, and the session's open page
+ * returns to the sign-in form. Any new way of ending a session (password change, disabling a user) goes
+ * through these methods, never through `app.stores.sessions` directly, which revokes nothing.
  */
 import { hash as oneShotHash, randomBytes } from 'node:crypto';
 import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie';
@@ -25,6 +33,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
 import type { GatewayConfig } from '../config.js';
 import { Unauthenticated } from '../errors.js';
+import { revocationsOf, type SessionEndReason } from '../stores/revocation-store.js';
 import { type SessionRecord, type SessionStore, sessionExpiresAt } from '../stores/session-store.js';
 import { StoreUnavailableError } from '../stores/store-errors.js';
 import { type PublicUser, toPublicUser } from '../stores/user-directory.js';
@@ -52,10 +61,26 @@ export interface SessionManager {
     user: PublicUser,
     sessionVersion: number,
   ): Promise<SessionView>;
-  /** Destroys the request's session (if any) and clears the cookie. */
-  end(request: FastifyRequest, reply: FastifyReply): Promise<void>;
+  /** Destroys the request's session (if any; revoked with `reason`, default `logout`) and clears the cookie. */
+  end(request: FastifyRequest, reply: FastifyReply, reason?: SessionEndReason): Promise<void>;
+  /**
+   * Revokes sessions the store has just deleted (their public handles): media refuses their tokens and
+   * their pages sign out. The `app.sessionStore` methods call it; nothing else needs to.
+   */
+  revoke(publicIds: readonly string[], reason: SessionEndReason): Promise<void>;
   clearCookie(reply: FastifyReply): void;
   toView(record: SessionRecord): SessionView;
+}
+
+/**
+ * `app.sessionStore`: the session store, where every method that ends sessions needs the reason and
+ * revokes what it ended (see the header).
+ */
+export interface RevokingSessionStore
+  extends Omit<SessionStore, 'destroy' | 'destroyAllForUser' | 'destroyByPublicId'> {
+  destroy(hash: string, userId: string, reason: SessionEndReason): Promise<string | null>;
+  destroyAllForUser(userId: string, reason: SessionEndReason): Promise<string[]>;
+  destroyByPublicId(userId: string, publicId: string, reason: SessionEndReason): Promise<boolean>;
 }
 
 declare module 'fastify' {
@@ -65,7 +90,7 @@ declare module 'fastify' {
   }
   interface FastifyInstance {
     requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
-    sessionStore: SessionStore;
+    sessionStore: RevokingSessionStore;
     sessions: SessionManager;
   }
 }
@@ -114,7 +139,33 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
 
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
-  app.decorate('sessionStore', store);
+
+  const endSessions = async (publicIds: readonly string[], reason: SessionEndReason): Promise<void> => {
+    await app.stores.revocations.publish(revocationsOf(publicIds, reason, opts.config.mediaTokenTtlSeconds));
+  };
+  app.decorate('sessionStore', {
+    create: (hash, record) => store.create(hash, record),
+    get: (hash) => store.get(hash),
+    touch: (hash, record) => store.touch(hash, record),
+    listForUser: (userId) => store.listForUser(userId),
+    isAlive: (publicId) => store.isAlive(publicId),
+    close: () => store.close(),
+    async destroy(hash, userId, reason) {
+      const ended = await store.destroy(hash, userId);
+      if (ended !== null) await endSessions([ended], reason);
+      return ended;
+    },
+    async destroyAllForUser(userId, reason) {
+      const ended = await store.destroyAllForUser(userId);
+      await endSessions(ended, reason);
+      return ended;
+    },
+    async destroyByPublicId(userId, publicId, reason) {
+      const deleted = await store.destroyByPublicId(userId, publicId);
+      if (deleted) await endSessions([publicId], reason);
+      return deleted;
+    },
+  } satisfies RevokingSessionStore);
 
   // HMAC check and SHA-256 of a cookie seen before are remembered (a bounded map, this process only):
   // they cost more than the rest of a signed-in request's own work.
@@ -144,7 +195,11 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
       if (loaded.user.disabled || (loaded.record.sessionVersion ?? 0) !== loaded.user.sessionVersion) {
         // Issued under a password that has since changed, or to a user since disabled, and created after
         // that change ended every session it could see (a sign-in racing with it): never accepted.
-        await store.destroy(hash, loaded.record.userId);
+        await app.sessionStore.destroy(
+          hash,
+          loaded.record.userId,
+          loaded.user.disabled ? 'disabled' : 'password_changed',
+        );
         return;
       }
       let record = loaded.record;
@@ -184,7 +239,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
       const presented = states.get(request);
       if (presented?.storeError) throw presented.storeError;
       if (presented?.hash && presented.record) {
-        await store.destroy(presented.hash, presented.record.userId);
+        await app.sessionStore.destroy(presented.hash, presented.record.userId, 'logout');
       }
       const secret = randomBytes(32).toString('base64url');
       const now = Date.now();
@@ -207,9 +262,11 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
       request.user = user;
       return request.session;
     },
-    async end(request, reply) {
+    revoke: endSessions,
+    async end(request, reply, reason = 'logout') {
       const state = states.get(request);
-      if (state?.hash && state.record) await store.destroy(state.hash, state.record.userId);
+      if (state?.hash && state.record)
+        await app.sessionStore.destroy(state.hash, state.record.userId, reason);
       states.delete(request);
       request.session = null;
       request.user = null;

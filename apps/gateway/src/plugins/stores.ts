@@ -11,11 +11,14 @@ import type { FastifyInstance } from 'fastify';
 import fp from 'fastify-plugin';
 import type { GatewayConfig } from '../config.js';
 import { type AttemptStore, MemoryAttemptStore, RedisAttemptStore } from '../stores/attempt-store.js';
+import { MemoryRevocationStore } from '../stores/memory-revocation-store.js';
 import { MemorySessionStore } from '../stores/memory-session-store.js';
 import { MemoryUserStore } from '../stores/memory-user-store.js';
 import { createRedisClient, failFastRedisOptions, type RedisClient } from '../stores/redis-client.js';
+import { RedisRevocationStore } from '../stores/redis-revocation-store.js';
 import { RedisSessionStore } from '../stores/redis-session-store.js';
 import { RedisUserStore } from '../stores/redis-user-store.js';
+import type { RevocationStore } from '../stores/revocation-store.js';
 import type { SessionRecord, SessionStore } from '../stores/session-store.js';
 import { StoreUnavailableError } from '../stores/store-errors.js';
 import type { StoredUser, UserStore } from '../stores/user-directory.js';
@@ -25,6 +28,8 @@ export interface Stores {
   sessions: SessionStore;
   users: UserStore;
   attempts: AttemptStore;
+  /** Ended sessions, shared by every instance (see `stores/revocation-store.ts`). */
+  revocations: RevocationStore;
   /** A live session and its user (null user: deleted), in one round trip where the store allows. */
   loadSession(hash: string): Promise<{ record: SessionRecord; user: StoredUser | null } | null>;
   /** Resolves when the backing store answers; throws `StoreUnavailableError` when it does not. */
@@ -73,6 +78,7 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
       sessions,
       users,
       attempts: new MemoryAttemptStore(),
+      revocations: new MemoryRevocationStore(),
       loadSession: async (hash) => {
         const record = await sessions.get(hash);
         return record ? { record, user: await users.findById(record.userId) } : null;
@@ -118,12 +124,14 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
     });
     const prefix = config.redisPrefix;
     const sessions = new RedisSessionStore(client, prefix, idleMs);
+    const revocations = new RedisRevocationStore(client, prefix, app.log);
     app.decorate('stores', {
       kind: 'redis',
       sessions,
       loadSession: (hash) => sessions.getWithUser(hash),
       users: new RedisUserStore(client, prefix),
       attempts: new RedisAttemptStore(client, prefix),
+      revocations,
       whenAvailable: async (name, task) => {
         availableTasks.push({ name, task });
         if (client.status === 'ready') await runTask({ name, task });
@@ -141,6 +149,7 @@ async function storesPlugin(app: FastifyInstance, opts: { config: GatewayConfig 
   app.addHook('onClose', async () => {
     await app.stores.sessions.close();
     await app.stores.users.close();
+    await app.stores.revocations.close();
   });
 }
 

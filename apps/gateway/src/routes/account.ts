@@ -77,7 +77,7 @@ export default async function accountRoutes(app: FastifyInstance): Promise<void>
       const sessionVersion = await app.users.setPassword(user.id, newPassword);
       // Deleted meanwhile (or by an administrator): nobody is left to change the password of.
       if (sessionVersion === null) throw new Unauthenticated();
-      const ended = await app.sessionStore.destroyAllForUser(user.id);
+      const ended = (await app.sessionStore.destroyAllForUser(user.id, 'password_changed')).length;
       const rotated = await app.sessions.issue(request, reply, checked.user, sessionVersion);
       // The caller's own session goes on under a new id: only the others ended.
       app.metrics.sessionsEnded('password_changed', ended - 1);

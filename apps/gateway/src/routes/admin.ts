@@ -40,10 +40,15 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
   const adminOnly = [app.requireSession, requireAdmin];
 
   /** Ends every session of `userId`; when that is the caller, this response also clears their cookie. */
-  const endSessionsOf = async (request: FastifyRequest, reply: FastifyReply, userId: string) => {
-    const ended = await app.sessionStore.destroyAllForUser(userId);
+  const endSessionsOf = async (
+    request: FastifyRequest,
+    reply: FastifyReply,
+    userId: string,
+    reason: 'admin' | 'disabled',
+  ) => {
+    const ended = await app.sessionStore.destroyAllForUser(userId, reason);
     if (userId === (request.user as PublicUser).id) app.sessions.clearCookie(reply);
-    return ended;
+    return ended.length;
   };
 
   const actor = (request: FastifyRequest) => ({
@@ -88,7 +93,7 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const { userId } = request.params;
-      const ended = await endSessionsOf(request, reply, userId);
+      const ended = await endSessionsOf(request, reply, userId, 'admin');
       app.metrics.sessionsEnded('admin', ended);
       audit(request, 'user_sessions_revoked', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();
@@ -115,7 +120,7 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { userId } = request.params;
       if (!(await app.users.setDisabled(userId, true))) throw new NotFound('no such user');
-      const ended = await endSessionsOf(request, reply, userId);
+      const ended = await endSessionsOf(request, reply, userId, 'disabled');
       app.metrics.sessionsEnded('disabled', ended);
       audit(request, 'user_disabled', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();

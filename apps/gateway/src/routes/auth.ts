@@ -134,7 +134,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const { id, userId } = request.session as SessionView;
-      const ended = await app.sessionStore.destroyAllForUser(userId);
+      const ended = (await app.sessionStore.destroyAllForUser(userId, 'logout_all')).length;
       app.metrics.sessionsEnded('logout_all', ended);
       await app.sessions.end(request, reply);
       audit(request, 'sign_out_everywhere', {
@@ -250,7 +250,7 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     },
     async (request, reply) => {
       const current = request.session as SessionView;
-      const deleted = await app.sessionStore.destroyByPublicId(current.userId, request.params.id);
+      const deleted = await app.sessionStore.destroyByPublicId(current.userId, request.params.id, 'revoked');
       if (!deleted) throw new NotFound('no such session among yours');
       app.metrics.sessionsEnded('revoked');
       if (request.params.id === current.id) await app.sessions.end(request, reply);

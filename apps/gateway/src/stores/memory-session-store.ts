@@ -44,14 +44,13 @@ export class MemorySessionStore implements SessionStore {
     return true;
   }
 
-  async destroy(hash: string): Promise<void> {
-    this.remove(hash);
+  async destroy(hash: string): Promise<string | null> {
+    return this.remove(hash);
   }
 
-  async destroyAllForUser(userId: string): Promise<number> {
+  async destroyAllForUser(userId: string): Promise<string[]> {
     const hashes = [...(this.byUser.get(userId) ?? [])];
-    for (const hash of hashes) this.remove(hash);
-    return hashes.length;
+    return hashes.flatMap((hash) => this.remove(hash) ?? []);
   }
 
   async listForUser(userId: string): Promise<SessionRecord[]> {
@@ -81,14 +80,16 @@ export class MemorySessionStore implements SessionStore {
     clearInterval(this.sweeper);
   }
 
-  private remove(hash: string): void {
+  /** The removed session's public handle. */
+  private remove(hash: string): string | null {
     const record = this.sessions.get(hash);
-    if (!record) return;
+    if (!record) return null;
     this.sessions.delete(hash);
     this.byPublicId.delete(record.id);
     const set = this.byUser.get(record.userId);
     set?.delete(hash);
     if (set?.size === 0) this.byUser.delete(record.userId);
+    return record.id;
   }
 
   private sweep(): void {

@@ -138,20 +138,21 @@ export class RedisSessionStore implements SessionStore {
     return storeCall(async () => (await this.write(hash, record, 'touch', Date.now())) === 1);
   }
 
-  async destroy(hash: string, userId: string): Promise<void> {
-    await storeCall(async () => {
+  async destroy(hash: string, userId: string): Promise<string | null> {
+    return storeCall(async () => {
       const record = this.readRecord(await this.redis.get(this.sessionKey(userId, hash)), true);
       await DESTROY.run(this.redis, [this.sessionKey(userId, hash), this.indexKey(userId)], [hash]);
       await this.dropPointers([hash], record ? [record.id] : []);
+      return record?.id ?? null;
     });
   }
 
-  async destroyAllForUser(userId: string): Promise<number> {
+  async destroyAllForUser(userId: string): Promise<string[]> {
     return storeCall(async () => {
       const index = this.indexKey(userId);
       for (let attempt = 0; attempt < 20; attempt++) {
         const hashes = await this.redis.zrange(index, '0', '-1');
-        if (hashes.length === 0) return 0;
+        if (hashes.length === 0) return [];
         const keys = hashes.map((h) => this.sessionKey(userId, h));
         const records = await this.redis.mget(...keys);
         const deleted = await DESTROY_ALL.run(this.redis, [index, ...keys], hashes);
@@ -161,7 +162,7 @@ export class RedisSessionStore implements SessionStore {
           return r ? [r.id] : [];
         });
         await this.dropPointers(hashes, publicIds);
-        return hashes.length;
+        return publicIds;
       }
       throw new Error('logout-all kept racing with new sign-ins');
     });

@@ -32,9 +32,12 @@ export interface SessionStore {
    * destroyed meanwhile, which a touch must never undo.
    */
   touch(hash: string, record: SessionRecord): Promise<boolean>;
-  destroy(hash: string, userId: string): Promise<void>;
-  /** Deletes every session of the user, including one created concurrently; returns how many. */
-  destroyAllForUser(userId: string): Promise<number>;
+  /** Deletes the session; returns its public handle, or null when there was none. */
+  destroy(hash: string, userId: string): Promise<string | null>;
+  /**
+   * Deletes every session of the user, including one created concurrently; returns their public handles.
+   */
+  destroyAllForUser(userId: string): Promise<string[]>;
   /** The user's live sessions, oldest first. */
   listForUser(userId: string): Promise<SessionRecord[]>;
   /** Deletes the session with this public handle if it belongs to the user; false if it does not. */

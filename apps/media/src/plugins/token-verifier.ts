@@ -55,6 +55,11 @@ export class TokenRejected extends Error {
   }
 }
 
+/** The token is valid but its session has ended (CONTRACT.md, Revocation). */
+export class SessionRevoked extends Error {
+  readonly code = 'ERR_SESSION_REVOKED';
+}
+
 /** The key set could not be fetched, so no token can be judged right now (not the caller's fault). */
 export class KeysUnreachable extends Error {
   readonly code = 'ERR_KEYS_UNREACHABLE';
@@ -138,17 +143,22 @@ export async function verifyAccessToken(
   return { profile: 'service', claims: check.claims, scopes: parseScope(check.claims.scope), expiresAt: exp };
 }
 
+export type KeysStatus = 'fresh' | 'stale' | 'none';
+
 export interface TokenVerifier {
   verify(token: string): Promise<VerifiedToken>;
-  /** True when the keys can be fetched now (a static file always can). Bounded by the JWKS timeout. */
-  keysReachable(): Promise<boolean>;
+  /**
+   * Fetches the keys now (bounded by the JWKS timeout): `fresh` when that worked (a static file always
+   * does), `stale` when it failed but the last keys seen still verify, `none` when no token can be judged.
+   */
+  probeKeys(): Promise<KeysStatus>;
 }
 
 interface KeySource {
   getKey: JWTVerifyGetKey;
   /** The key set now in use; a new object whenever it is fetched again. */
   current(): unknown;
-  probe(): Promise<boolean>;
+  probe(): Promise<KeysStatus>;
 }
 
 function remoteKeySet(config: MediaConfig, url: URL, nowSeconds: () => number): KeySource {
@@ -192,9 +202,9 @@ function remoteKeySet(config: MediaConfig, url: URL, nowSeconds: () => number): 
     probe: async () => {
       try {
         await remote.reload();
-        return true;
+        return 'fresh';
       } catch {
-        return false;
+        return remote.jwks() ? 'stale' : 'none';
       }
     },
   };
@@ -205,13 +215,21 @@ function fileKeySet(file: string): KeySource {
   if (!Array.isArray(jwks.keys) || jwks.keys.some((k) => 'd' in k)) {
     throw new Error(`JWKS_FILE ${file} must be a JWK Set of public keys`);
   }
-  return { getKey: createLocalJWKSet(jwks), current: () => jwks, probe: async () => true };
+  return { getKey: createLocalJWKSet(jwks), current: () => jwks, probe: async () => 'fresh' };
 }
 
 export function createTokenVerifier(
   config: MediaConfig,
-  options: { nowSeconds?: () => number } = {},
+  options: { nowSeconds?: () => number; isRevoked?: (sid: string) => boolean } = {},
 ): TokenVerifier {
+  const isRevoked = options.isRevoked ?? (() => false);
+  // Asked after the cache as well as after a full check: the cache never serves a revoked token.
+  const refuseRevoked = (verified: VerifiedToken): VerifiedToken => {
+    if (verified.profile === 'media' && isRevoked(verified.claims.sid)) {
+      throw new SessionRevoked('the session this token belongs to has ended');
+    }
+    return verified;
+  };
   const verifyOptions = {
     issuer: config.issuer,
     clockToleranceSeconds: config.clockToleranceSeconds,
@@ -224,15 +242,15 @@ export function createTokenVerifier(
   return {
     verify: async (token) => {
       const cached = cache.get(token, keys.current());
-      if (cached) return cached;
+      if (cached) return refuseRevoked(cached);
       const verified = await verifyAccessToken(token, keys.getKey, verifyOptions);
       // The key set read after verifying: had it been fetched anew during the check, the entry is
       // simply checked once more next time.
       const keySet = keys.current();
       if (keySet !== undefined) cache.set(token, keySet, verified);
-      return verified;
+      return refuseRevoked(verified);
     },
-    keysReachable: keys.probe,
+    probeKeys: keys.probe,
   };
 }
 
@@ -244,7 +262,10 @@ declare module 'fastify' {
 
 export default fp(
   async (app: FastifyInstance, opts: { config: MediaConfig; nowSeconds?: () => number }) => {
-    app.decorate('tokenVerifier', createTokenVerifier(opts.config, { nowSeconds: opts.nowSeconds }));
+    app.decorate(
+      'tokenVerifier',
+      createTokenVerifier(opts.config, { nowSeconds: opts.nowSeconds, isRevoked: app.revocations.isRevoked }),
+    );
   },
-  { name: 'token-verifier', fastify: '5.x' },
+  { name: 'token-verifier', fastify: '5.x', dependencies: ['revocations'] },
 );

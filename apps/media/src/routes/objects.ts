@@ -41,6 +41,7 @@ export default async function objectRoutes(app: FastifyInstance, opts: { now: ()
       const key = objectKeyOf(request, '/v1/objects/');
       const verified = await verifyRequestToken(request);
       authorizeRead(request, verified, key);
+      if (verified.profile === 'media') app.revocations.admit(verified.claims.sid, reply.raw);
       return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });
@@ -57,6 +58,7 @@ export default async function objectRoutes(app: FastifyInstance, opts: { now: ()
       const { token, key } = pathTokenAndKeyOf(request, '/v1/t/');
       const verified = await verifyRequestToken(request, token);
       authorizeRead(request, verified, key);
+      if (verified.profile === 'media') app.revocations.admit(verified.claims.sid, reply.raw);
       return serveObject(request, reply, { key, expiresAt: verified.expiresAt, now });
     },
   });

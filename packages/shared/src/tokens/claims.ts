@@ -16,7 +16,8 @@ export const CLOCK_TOLERANCE_SECONDS = 5;
 /** Tokens longer than this are refused before any parsing. */
 export const MAX_TOKEN_BYTES = 8 * 1024;
 
-export const SERVICE_SCOPES = ['media:read', 'media:list', 'media:write'] as const;
+/** `revocations:read` lets a media replica follow the gateway's revocation feed (see `revocations.ts`). */
+export const SERVICE_SCOPES = ['media:read', 'media:list', 'media:write', 'revocations:read'] as const;
 export type ServiceScope = (typeof SERVICE_SCOPES)[number];
 
 interface RegisteredClaims {
