@@ -71,7 +71,15 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   const app = Fastify({
     ...serverTimeoutOptions(config.server),
     logger: options.logger ?? loggerOptions(config),
-    trustProxy: config.trustProxy,
+    // n hops: the socket's peer and the n − 1 proxies before it are believed, so the address is the n-th
+    // from the right of X-Forwarded-For (what Fastify's numeric trustProxy does; its types omit numbers).
+    trustProxy:
+      typeof config.trustProxy === 'number'
+        ? (
+            (hops: number) => (_address: string, hop: number) =>
+              hop < hops
+          )(config.trustProxy)
+        : config.trustProxy,
     bodyLimit: BODY_LIMIT_BYTES,
     // A wrong type is a 400, not silently coerced: `{"password": 123}` must not become "123".
     ajv: { customOptions: { coerceTypes: false } },

@@ -9,6 +9,7 @@
  * them off too.
  */
 import type { FastifyRequest } from 'fastify';
+import { clientAddress } from './client-address.js';
 
 export type AuditEvent =
   | 'sign_in'
@@ -48,7 +49,7 @@ export function audit(request: FastifyRequest, event: AuditEvent, fields: AuditF
       audit: true,
       event,
       ...fields,
-      ip: request.ip,
+      ip: clientAddress(request),
       userAgent: (request.headers['user-agent'] ?? '').slice(0, USER_AGENT_MAX),
     },
     `audit: ${event}`,

@@ -2,6 +2,7 @@
  * The gateway's configuration: read once from the environment at start-up into one typed object. A bad
  * value fails start-up with every problem listed (see `EnvReader`).
  */
+import { isIP } from 'node:net';
 import { availableParallelism } from 'node:os';
 import { DEMO_REVOCATION_FEED_CLIENT } from '@stagedoor/shared/demo';
 import { type Env, EnvReader } from '@stagedoor/shared/env';
@@ -45,7 +46,11 @@ export interface GatewayConfig {
   mediaTokenTtlSeconds: number;
   /** Seed the contract's demo users, service client and so on (never in production). */
   demoFixtures: boolean;
-  trustProxy: boolean;
+  /**
+   * Which `X-Forwarded-For` entries to believe (Fastify's `trustProxy`): false (none), a number of proxy
+   * hops in front of the gateway, or the proxies' addresses/CIDRs. `TRUST_PROXY=true` means one hop.
+   */
+  trustProxy: false | number | string[];
   /** Slow and idle clients, and how many may be connected (HEADERS_TIMEOUT_MS, …, MAX_CONNECTIONS). */
   server: ServerLimits;
   /** Failed sign-ins and client authentications (see plugins/attempt-limiter.ts). */
@@ -158,7 +163,7 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
       max: MAX_MEDIA_TOKEN_TTL_SECONDS,
     }),
     demoFixtures,
-    trustProxy: env.bool('TRUST_PROXY', false),
+    trustProxy: readTrustProxy(env),
     // Gateway bodies are at most 64 KiB, so 30 s for a whole request is generous.
     server: readServerLimits(env, {
       headersTimeoutMs: 10_000,
@@ -196,4 +201,35 @@ export function loadGatewayConfig(envVars: Env = process.env): GatewayConfig {
   }
   env.finish();
   return config;
+}
+
+/**
+ * TRUST_PROXY. `true` used to mean "trust every X-Forwarded-For entry", which lets a client behind the
+ * proxy choose its own address (the proxy appends the real one after what the client sent) and so step
+ * around every per-source limit. Now `true` is one hop (the proxy right in front); a number is that many
+ * hops; anything else is a comma-separated list of the proxies' addresses or CIDRs.
+ */
+function readTrustProxy(env: EnvReader): false | number | string[] {
+  const raw = env.list('TRUST_PROXY');
+  if (raw.length === 0) return false;
+  if (raw.length === 1) {
+    const one = (raw[0] as string).toLowerCase();
+    if (['false', '0', 'no', 'off'].includes(one)) return false;
+    if (['true', 'yes', 'on'].includes(one)) return 1;
+    if (/^[1-9]\d{0,1}$/.test(one)) return Number(one);
+  }
+  const bad = raw.filter((entry) => {
+    const [address, bits, ...rest] = entry.split('/');
+    if (rest.length > 0 || address === undefined || isIP(address) === 0) return true;
+    if (bits === undefined) return false;
+    const max = isIP(address) === 4 ? 32 : 128;
+    return !/^\d{1,3}$/.test(bits) || Number(bits) > max;
+  });
+  if (bad.length > 0) {
+    env.problem(
+      `TRUST_PROXY must be true, false, a number of proxy hops (1-99), or proxy addresses/CIDRs (not: ${bad.join(', ')})`,
+    );
+    return false;
+  }
+  return raw;
 }

@@ -31,6 +31,7 @@ import { hash as oneShotHash, randomBytes } from 'node:crypto';
 import fastifyCookie, { type CookieSerializeOptions } from '@fastify/cookie';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import fp from 'fastify-plugin';
+import { clientAddress } from '../client-address.js';
 import type { GatewayConfig } from '../config.js';
 import { Unauthenticated } from '../errors.js';
 import { revocationsOf, type SessionEndReason } from '../stores/revocation-store.js';
@@ -251,7 +252,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
         lastSeenAt: now,
         absoluteExpiresAt: now + maxMs,
         userAgent: (request.headers['user-agent'] ?? '').slice(0, 256),
-        ip: request.ip,
+        ip: clientAddress(request),
         sessionVersion,
       };
       const hash = hashSessionSecret(secret);

@@ -11,6 +11,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.js';
+import { clientAddress } from '../client-address.js';
 import { InvalidCredentials, tooManyAttempts, Unauthenticated } from '../errors.js';
 import type { SessionView } from '../plugins/sessions.js';
 import { PASSWORD_MAX_LENGTH, PASSWORD_MIN_LENGTH } from '../plugins/users.js';
@@ -62,8 +63,11 @@ export default async function accountRoutes(app: FastifyInstance): Promise<void>
           reason,
         });
       // Counted before the hash is computed, on the sign-in counters (plugins/attempt-limiter.ts).
-      const result = await app.attemptLimiter.attempt('login', normalizeEmail(user.email), request.ip, () =>
-        app.users.verifyPasswordOf(user.id, currentPassword),
+      const result = await app.attemptLimiter.attempt(
+        'login',
+        normalizeEmail(user.email),
+        clientAddress(request),
+        () => app.users.verifyPasswordOf(user.id, currentPassword),
       );
       if (result.outcome === 'rate_limited') {
         failed('rate_limited');

@@ -4,6 +4,7 @@
  */
 import type { FastifyInstance } from 'fastify';
 import { audit } from '../audit.js';
+import { clientAddress } from '../client-address.js';
 import { InvalidCredentials, NotFound, tooManyAttempts } from '../errors.js';
 import type { SessionView } from '../plugins/sessions.js';
 import { normalizeEmail } from '../stores/user-directory.js';
@@ -74,8 +75,11 @@ export default async function authRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { email, password } = request.body;
       // The attempt is counted before the password hash is computed (plugins/attempt-limiter.ts).
-      const result = await app.attemptLimiter.attempt('login', normalizeEmail(email), request.ip, () =>
-        app.users.verifyPassword(email, password),
+      const result = await app.attemptLimiter.attempt(
+        'login',
+        normalizeEmail(email),
+        clientAddress(request),
+        () => app.users.verifyPassword(email, password),
       );
       if (result.outcome === 'rate_limited') {
         audit(request, 'sign_in_failed', {

@@ -17,6 +17,7 @@ import { ErrorCode } from '@stagedoor/shared/errors';
 import { MAX_SERVICE_TOKEN_TTL_SECONDS, SERVICE_SCOPES, type ServiceScope } from '@stagedoor/shared/tokens';
 import { mintServiceToken } from '@stagedoor/shared/tokens/mint';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
+import { clientAddress } from '../client-address.js';
 
 export type OAuthErrorCode =
   | 'invalid_request'
@@ -182,10 +183,15 @@ export default async function oauthRoutes(app: FastifyInstance): Promise<void> {
         });
       }
       // The attempt is counted before the secret is checked (plugins/attempt-limiter.ts).
-      const result = await app.attemptLimiter.attempt('oauth', credentials.id, request.ip, async () => {
-        const client = await app.serviceClients.authenticate(credentials.id, credentials.secret);
-        return client ? { ok: true as const, client } : { ok: false as const };
-      });
+      const result = await app.attemptLimiter.attempt(
+        'oauth',
+        credentials.id,
+        clientAddress(request),
+        async () => {
+          const client = await app.serviceClients.authenticate(credentials.id, credentials.secret);
+          return client ? { ok: true as const, client } : { ok: false as const };
+        },
+      );
       if (result.outcome === 'rate_limited') {
         throw new OAuthError('too_many_attempts', 'too many failed client authentications', 429, {
           'retry-after': String(result.retryAfterSeconds),
