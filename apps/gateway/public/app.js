@@ -6,9 +6,9 @@
 // Token lifetime: media tokens live MEDIA_TOKEN_TTL_SECONDS (default 300 s). While a track plays, the
 // page asks the gateway for a fresh token at ~70% of the current one's lifetime. That request is also
 // the session check: once the session is revoked, signed out elsewhere or expired, the gateway answers
-// 401 and the page stops playback and returns to the sign-in form saying why, so a playing device that
-// was revoked stops within one token lifetime. (A paused page makes no requests, so that an idle
-// session can time out; it finds out on its next play, or when its tab becomes visible again.)
+// 401 and the page stops playback and returns to the sign-in form saying why. That polling is the
+// fallback: the gateway also pushes the end of this session as it happens (see "Session events"), so an
+// open page, playing, paused or idle, is back at the sign-in form within a second or two.
 // The fresh URL replaces the player's source only where the player would otherwise fetch again with
 // the expired one (see "Playback and token refresh"); a media error gets one refresh and a resume.
 //
@@ -191,6 +191,7 @@ function endSession(reason) {
   state.user = null;
   state.csrfToken = null;
   state.session = null;
+  stopWatchingSession();
   showSignIn(reason);
   state.ending = false;
 }
@@ -214,6 +215,7 @@ function enterApp(user, csrfToken, session) {
   void loadLibrary();
   void loadDevices();
   if (!session) void loadSessionInfo();
+  watchSession();
 }
 
 async function loadSessionInfo() {
@@ -1035,6 +1037,76 @@ passwordForm.form.addEventListener('submit', (event) => {
   event.preventDefault();
   void changePassword();
 });
+
+// ---------------------------------------------------------------------------------------------------
+// Session events: the gateway pushes the end of this session (GET /auth/events, Server-Sent Events), so
+// a page that is playing, paused or idle returns to the sign-in form as soon as its session is ended
+// elsewhere (signed out, revoked from another device, by an administrator, a password change), saying
+// why. EventSource reconnects by itself when the gateway ends a stream; a reconnect refused (401: the
+// session is gone) closes it for good, and the page checks its session once. The token-refresh polling
+// stays as the fallback.
+
+const SESSION_END_MESSAGES = {
+  logout: 'You were signed out in another window.',
+  logout_all: 'You were signed out everywhere.',
+  revoked: 'This device was revoked from another device.',
+  admin: 'An administrator signed you out.',
+  password_changed: 'Your password was changed, so this device was signed out.',
+  disabled: 'Your account was disabled.',
+  expired: 'Your session expired.',
+};
+
+let sessionEvents = null;
+
+function watchSession() {
+  stopWatchingSession();
+  const source = new EventSource('/auth/events');
+  sessionEvents = source;
+  source.addEventListener('session-ended', (event) => {
+    if (sessionEvents !== source) return;
+    stopWatchingSession();
+    let reason = '';
+    try {
+      reason = JSON.parse(event.data).reason;
+    } catch {
+      // an unreadable event still ends the session; the generic text says so
+    }
+    void confirmSessionEnded(SESSION_END_MESSAGES[reason]);
+  });
+  source.addEventListener('error', () => {
+    if (sessionEvents === source && source.readyState === EventSource.CLOSED) {
+      sessionEvents = null;
+      void confirmSessionEnded(undefined);
+    }
+  });
+}
+
+function stopWatchingSession() {
+  sessionEvents?.close();
+  sessionEvents = null;
+}
+
+/**
+ * The pushed end of the session this page's stream was opened with. This page may have moved on to a
+ * new session meanwhile (its own password change rotates it) or be signing out itself: that action's
+ * answer is awaited, and only when the cookie no longer signs in does the page return to the sign-in form.
+ */
+async function confirmSessionEnded(message) {
+  // This page's own sign-out or password change, under way: its answer decides (the push can arrive first).
+  const ownActionInFlight = () =>
+    ui.signOut.disabled || ui.signOutEverywhere.disabled || passwordForm.button.disabled;
+  for (let waited = 0; ownActionInFlight() && waited < 5000; waited += 100) {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+  }
+  if (!state.user) return;
+  try {
+    await api('GET', '/auth/me');
+    if (state.user) watchSession();
+  } catch (error) {
+    if (!(error instanceof ApiError && error.status === 401) || !state.user) return;
+    endSession(message ? `${message} Sign in again to continue.` : sessionEndedReason());
+  }
+}
 
 // ---------------------------------------------------------------------------------------------------
 // Start-up and other tabs
