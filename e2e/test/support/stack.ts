@@ -61,9 +61,19 @@ export async function startStack(options: StartOptions = {}): Promise<Stack> {
   let mediaPort = await freePort();
   while (mediaPort === gatewayPort) mediaPort = await freePort();
   const dataDir = mkdtempSync(join(tmpdir(), 'sd-e2e-'));
+  const taken = new Set([gatewayPort, mediaPort]);
+  const anotherPort = async () => {
+    let port = await freePort();
+    while (taken.has(port)) port = await freePort();
+    taken.add(port);
+    return port;
+  };
   const env = cleanEnv({
     GATEWAY_PORT: String(gatewayPort),
     MEDIA_PORT: String(mediaPort),
+    // Free ports for the metrics listeners too (pnpm start's defaults, 9464/9465, are fixed ones).
+    GATEWAY_METRICS_PORT: String(await anotherPort()),
+    MEDIA_METRICS_PORT: String(await anotherPort()),
     STAGEDOOR_DATA_DIR: dataDir,
     ...options.env,
   });
