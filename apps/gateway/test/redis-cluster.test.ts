@@ -16,6 +16,7 @@ import {
   testConfig,
 } from './support/gateway.js';
 import { startCluster } from './support/redis-servers.js';
+import { openSse, type SseReader } from './support/sse.js';
 
 describe('gateway on a Redis Cluster', () => {
   let cluster: { ports: number[]; stop: () => Promise<void> };
@@ -157,5 +158,33 @@ describe('gateway on a Redis Cluster', () => {
     });
     expect(enabled.statusCode).toBe(204);
     await login(app, target?.email, 'spread-pass-2-longer');
+  });
+
+  it('a session ended through one instance reaches the page stream held by another (pub/sub on a Cluster)', async () => {
+    const other = await buildTestApp(
+      testConfig(
+        'redis',
+        { REDIS_URL: `redis://127.0.0.1:${cluster.ports[0]}`, REDIS_CLUSTER: 'true' },
+        prefix,
+      ),
+    );
+    try {
+      const url = await other.listen({ host: '127.0.0.1', port: 0 });
+      const victim = await login(app);
+      // The other instance subscribes once its Cluster client is ready; until then a push could be missed.
+      await expect.poll(() => (other.stores.revocations as { subscribed?: boolean }).subscribed).toBe(true);
+      const events = (await openSse(`${url}/auth/events`, { cookie: victim.cookie })).reader as SseReader;
+      const out = await app.inject({
+        method: 'POST',
+        url: '/auth/logout',
+        headers: { cookie: victim.cookie, 'x-csrf-token': victim.csrfToken },
+      });
+      expect(out.statusCode).toBe(204);
+      expect(await events.next()).toEqual({ event: 'session-ended', data: { reason: 'logout' } });
+      const snapshot = await other.stores.revocations.snapshot();
+      expect(snapshot.length).toBeGreaterThan(0);
+    } finally {
+      await other.close();
+    }
   });
 });

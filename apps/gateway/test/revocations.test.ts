@@ -3,6 +3,7 @@
  * pushes it to media's feed (`GET /internal/revocations`, a service token with `revocations:read`) and to
  * that session's open page (`GET /auth/events`), on this instance and on every other one sharing Redis.
  */
+import type { ChildProcess } from 'node:child_process';
 import { DEMO_REVOCATION_FEED_CLIENT, DEMO_SERVICE_CLIENT } from '@stagedoor/shared/demo';
 import type { FastifyInstance } from 'fastify';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -15,6 +16,7 @@ import {
   STORE_KINDS,
   testConfig,
 } from './support/gateway.js';
+import { freePort, startRedis, stopRedis } from './support/redis-servers.js';
 import { openSse, type SseEvent, type SseReader } from './support/sse.js';
 
 async function serviceToken(url: string, client: { id: string; secret: string }, scope?: string) {
@@ -201,5 +203,44 @@ describe('two instances on one Redis', () => {
     expect(await mediaFeed.next()).toMatchObject({ event: 'revoked', data: { sid } });
     expect(await page.next()).toEqual({ event: 'session-ended', data: { reason: 'logout' } });
     mediaFeed.close();
+  });
+});
+
+describe('the link between instances lost and back', () => {
+  let port: number;
+  let redis: ChildProcess;
+  let app: FastifyInstance;
+  let url: string;
+  beforeAll(async () => {
+    port = await freePort();
+    redis = await startRedis(port);
+    app = await buildTestApp(testConfig('redis', { REDIS_URL: `redis://127.0.0.1:${port}/0` }));
+    url = await app.listen({ host: '127.0.0.1', port: 0 });
+  });
+  afterAll(async () => {
+    await app?.close();
+    if (redis) await stopRedis(redis);
+  });
+
+  it('ends the feed streams (their reconnect brings a fresh snapshot) and serves live events once Redis is back', async () => {
+    const subscribed = () => (app.stores.revocations as unknown as { subscribed: boolean }).subscribed;
+    await expect.poll(subscribed).toBe(true);
+    const reader = await feed(url);
+    expect((await reader.next())?.event).toBe('snapshot');
+    await stopRedis(redis);
+    // Revocations published by other instances meanwhile would be missed: the stream ends at once.
+    await reader.ended;
+    redis = await startRedis(port);
+    await expect.poll(subscribed, { timeout: 10_000 }).toBe(true);
+    const again = await feed(url);
+    expect((await again.next())?.event).toBe('snapshot');
+    await app.stores.revocations.publish([
+      { sid: 'ses_after_outage', exp: Date.now() / 1000 + 60, reason: 'logout' },
+    ]);
+    expect(await again.next()).toEqual({
+      event: 'revoked',
+      data: { sid: 'ses_after_outage', exp: expect.any(Number) },
+    });
+    again.close();
   });
 });
