@@ -95,6 +95,21 @@ describe.each(STORE_KINDS)('account actions (%s store)', (kind) => {
       expect(stale.statusCode).toBe(403);
     });
 
+    it('revokes (for media) the old id of this session and every other session, never the new id', async () => {
+      const user = await newUser();
+      const s = await login(app, user.email, user.password);
+      const other = await login(app, user.email, user.password);
+      const oldId = (await me(app, s.cookie)).json().session.id as string;
+      const otherId = (await me(app, other.cookie)).json().session.id as string;
+      const res = await changePassword(s, { currentPassword: user.password, newPassword: NEW_PASSWORD });
+      expect(res.statusCode).toBe(204);
+      const newId = (await me(app, (sessionCookie(res) ?? '').split(';')[0] ?? '')).json().session.id;
+      const revoked = new Set((await app.stores.revocations.snapshot()).map((e) => e.sid));
+      expect(revoked.has(oldId)).toBe(true);
+      expect(revoked.has(otherId)).toBe(true);
+      expect(revoked.has(newId)).toBe(false);
+    });
+
     it("ends every other session of the user, and nobody else's", async () => {
       const user = await newUser();
       const here = await login(app, user.email, user.password, { 'user-agent': 'here' });
