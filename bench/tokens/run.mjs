@@ -189,9 +189,10 @@ same machine; 1-minute load average ${loadBefore.toFixed(2)} before and ${loadav
 | \`verify(token)\`, \`TOKEN_CACHE_ENTRIES=0\`: size and shape checks, header, EdDSA signature, claims, profile | ${p50.toFixed(1)} µs | ${p99.toFixed(1)} µs |
 | \`verify(token)\` again for a token it verified before (the default cache; a player's next range request) | ${cached.p50.toFixed(1)} µs | ${cached.p99.toFixed(1)} µs |
 
-Where the mint time goes (a \`--cpu-prof\` of the gateway under mint-only load, 2026-11-29): about a quarter of
-its CPU is the Ed25519 signature through jose and WebCrypto (~45 µs per token; \`node:crypto\` \`sign()\` alone
-takes ~38 µs, so a hand-rolled signer would save little). With the sessions plugin's one-MGET read and the
+Where the mint time went on Node 20 (a \`--cpu-prof\` under mint-only load, 2026-11-29): about a quarter of its
+CPU was the Ed25519 signature through jose and WebCrypto. Since 2026-12-02 the compact JWS is built in
+\`packages/shared/src/tokens/mint.ts\` and signed by one \`node:crypto\` \`sign()\`: in a loop on Node 24, ~31 µs
+of CPU per mint instead of ~60 µs through jose (the WebCrypto call hops to the thread pool and back). With the sessions plugin's one-MGET read and the
 security headers computed once, \`GET /auth/me\` costs ~50 µs of CPU per request in total (see Sessions), so
 ≥ 0.7× would need the whole extra work of a mint
 (JSON body, CSRF, policy, claims, signature, response) under ~22 µs — less than one signature. The ratio also
