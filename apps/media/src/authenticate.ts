@@ -64,9 +64,10 @@ export async function verifyRequestToken(
   try {
     return await verifyToken(request, pathToken);
   } catch (error) {
-    if (error instanceof InvalidToken) {
-      request.server.metrics.tokenVerified((error as { outcome?: TokenOutcome }).outcome ?? 'invalid');
-    }
+    // Every refusal of the token counts, under its outcome: a revoked session's 401 is not an InvalidToken.
+    const outcome = (error as { outcome?: TokenOutcome }).outcome;
+    if (outcome !== undefined) request.server.metrics.tokenVerified(outcome);
+    else if (error instanceof InvalidToken) request.server.metrics.tokenVerified('invalid');
     throw error;
   }
 }

@@ -9,6 +9,7 @@ import { createServer, type Server, type ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { Writable } from 'node:stream';
 import { sseMessage } from '@stagedoor/shared/revocations';
+import { scrape } from '@stagedoor/testkit/prometheus';
 import type { FastifyInstance } from 'fastify';
 import pino from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -66,7 +67,7 @@ afterAll(async () => {
 });
 
 async function mediaWithFeed(
-  options: { backoff?: (attempt: number) => number; lines?: string[] } = {},
+  options: { backoff?: (attempt: number) => number; lines?: string[]; metrics?: boolean } = {},
 ): Promise<FastifyInstance> {
   const sink = new Writable({
     write(chunk, _e, callback) {
@@ -75,13 +76,17 @@ async function mediaWithFeed(
     },
   });
   const loggerInstance = pino({ ...(loggerOptions({ logLevel: 'info' }) as object) }, sink);
-  return buildApp(
-    loadMediaConfig({ ...h.env, REVOCATION_FEED_URL: feedUrl, REVOCATION_STARTUP_WAIT_MS: '2000' }),
-    {
-      loggerInstance,
-      ...(options.backoff ? { revocationFeedBackoffMs: options.backoff } : {}),
-    },
-  );
+  const config = loadMediaConfig({
+    ...h.env,
+    REVOCATION_FEED_URL: feedUrl,
+    REVOCATION_STARTUP_WAIT_MS: '2000',
+  });
+  // A free loopback port (the environment's METRICS_PORT=0 would mean none).
+  if (options.metrics) config.metrics = { host: '127.0.0.1', port: 0 };
+  return buildApp(config, {
+    loggerInstance,
+    ...(options.backoff ? { revocationFeedBackoffMs: options.backoff } : {}),
+  });
 }
 
 async function waitFor(condition: () => boolean | Promise<boolean>, ms = 2000): Promise<void> {
@@ -203,5 +208,36 @@ describe('RevocationList', () => {
     list.sweep();
     expect(list.size).toBe(0);
     list.close();
+  });
+});
+
+describe('the metrics of revocation', () => {
+  it('count a revoked token under outcome "revoked", and the feed gauge follows the feed', async () => {
+    feedStatus = 200;
+    snapshot = [];
+    const app = await mediaWithFeed({ metrics: true, backoff: () => 20 });
+    try {
+      await app.ready();
+      const port = app.metrics.port() ?? 0;
+      const revoked = { outcome: 'revoked' };
+      await waitFor(async () => (await scrape(port)).value('stagedoor_revocation_feed_up') === 1);
+      const before = (await scrape(port)).value('stagedoor_token_verifications_total', revoked);
+      const token = await h.mediaToken(KEY); // sid "session-1"
+      broadcast('revoked', { sid: 'session-1', exp: Date.now() / 1000 + 60 });
+      await waitFor(() => app.revocations.isRevoked('session-1'));
+      for (let i = 0; i < 3; i++) {
+        expect((await app.inject({ url: `/v1/objects/${KEY}?token=${token}` })).statusCode).toBe(401);
+      }
+      expect((await scrape(port)).value('stagedoor_token_verifications_total', revoked) - before).toBe(3);
+      // The gateway goes away: the stream ends and reconnects are refused.
+      feedStatus = 503;
+      for (const res of streams) res.destroy();
+      await waitFor(async () => (await scrape(port)).value('stagedoor_revocation_feed_up') === 0);
+      feedStatus = 200;
+      await waitFor(async () => (await scrape(port)).value('stagedoor_revocation_feed_up') === 1, 5000);
+    } finally {
+      feedStatus = 200;
+      await app.close();
+    }
   });
 });
