@@ -4,7 +4,7 @@
 // so `pnpm start` never leaves an orphaned gateway, media or compiler behind.
 if (process.channel) {
   process.once('disconnect', () => {
-    setTimeout(() => process.exit(1), 8000).unref();
+    setTimeout(() => process.exit(1), 4000).unref();
     process.kill(process.pid, 'SIGTERM');
   });
   // The channel must not keep an otherwise finished process alive.

@@ -32,17 +32,19 @@ export function tokensEqual(given: string, expected: string): boolean {
 
 async function csrfPlugin(app: FastifyInstance, opts: { config: GatewayConfig }): Promise<void> {
   const allowed = new Set(opts.config.allowedOrigins);
-  app.addHook('onRequest', async (request) => {
-    if (!UNSAFE.has(request.method)) return;
+  // A callback hook, not an async one: it runs on every request, and a GET needs nothing from it.
+  app.addHook('onRequest', (request, _reply, done) => {
+    if (!UNSAFE.has(request.method)) return done();
     const origin = request.headers.origin;
     if (origin !== undefined && !allowed.has(origin)) {
-      throw new CsrfFailed('this origin may not send requests to the gateway');
+      return done(new CsrfFailed('this origin may not send requests to the gateway'));
     }
-    if (request.session === null || request.routeOptions.config.csrf === 'origin-only') return;
+    if (request.session === null || request.routeOptions.config.csrf === 'origin-only') return done();
     const given = request.headers['x-csrf-token'];
     if (typeof given !== 'string' || !tokensEqual(given, request.session.csrfToken)) {
-      throw new CsrfFailed('missing or wrong X-CSRF-Token header; get the token from GET /auth/me');
+      return done(new CsrfFailed('missing or wrong X-CSRF-Token header; get the token from GET /auth/me'));
     }
+    done();
   });
 }
 

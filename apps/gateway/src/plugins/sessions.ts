@@ -90,7 +90,7 @@ declare module 'fastify' {
     user: PublicUser | null;
   }
   interface FastifyInstance {
-    requireSession: (request: FastifyRequest, reply: FastifyReply) => Promise<void>;
+    requireSession: (request: FastifyRequest, reply: FastifyReply, done: HookDone) => void;
     sessionStore: RevokingSessionStore;
     sessions: SessionManager;
   }
@@ -107,6 +107,8 @@ interface SessionState {
   record?: SessionRecord;
   storeError?: StoreUnavailableError;
 }
+
+type HookDone = (error?: Error) => void;
 
 const SECRET_PATTERN = /^[A-Za-z0-9_-]{43}$/;
 
@@ -222,10 +224,12 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
     }
   });
 
-  app.decorate('requireSession', async (request: FastifyRequest) => {
+  // A callback hook, not an async one: it runs on every signed-in request and has nothing to await.
+  app.decorate('requireSession', (request: FastifyRequest, _reply: FastifyReply, done: HookDone) => {
     const state = states.get(request);
-    if (state?.storeError) throw state.storeError;
-    if (request.session === null) throw new Unauthenticated();
+    if (state?.storeError) return done(state.storeError);
+    if (request.session === null) return done(new Unauthenticated());
+    done();
   });
 
   const clearCookie = (reply: FastifyReply) => {
