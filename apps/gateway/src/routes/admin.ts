@@ -39,7 +39,7 @@ async function requireAdmin(request: FastifyRequest): Promise<void> {
 export default async function adminRoutes(app: FastifyInstance): Promise<void> {
   const adminOnly = [app.requireSession, requireAdmin];
 
-  /** Ends every session of `userId`; when that is the caller, this response also clears their cookie. */
+  /** Ends every session of `userId` (counted by reason); when that is the caller, this response also clears their cookie. */
   const endSessionsOf = async (
     request: FastifyRequest,
     reply: FastifyReply,
@@ -48,7 +48,18 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
   ) => {
     const ended = await app.sessionStore.destroyAllForUser(userId, reason);
     if (userId === (request.user as PublicUser).id) app.sessions.clearCookie(reply);
+    app.metrics.sessionsEnded(reason, ended.length);
     return ended.length;
+  };
+
+  /** Answers of disable and enable: 204, or the contract's error body (404: no such user). */
+  const userActionResponses = {
+    204: { type: 'null' },
+    400: errorRef,
+    401: errorRef,
+    403: errorRef,
+    404: errorRef,
+    503: errorRef,
   };
 
   const actor = (request: FastifyRequest) => ({
@@ -94,7 +105,6 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
     async (request, reply) => {
       const { userId } = request.params;
       const ended = await endSessionsOf(request, reply, userId, 'admin');
-      app.metrics.sessionsEnded('admin', ended);
       audit(request, 'user_sessions_revoked', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();
     },
@@ -107,21 +117,13 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Disable a user (admin): ends all their sessions; their sign-in answers 401',
         params: userIdParams,
-        response: {
-          204: { type: 'null' },
-          400: errorRef,
-          401: errorRef,
-          403: errorRef,
-          404: errorRef,
-          503: errorRef,
-        },
+        response: userActionResponses,
       },
     },
     async (request, reply) => {
       const { userId } = request.params;
       if (!(await app.users.setDisabled(userId, true))) throw new NotFound('no such user');
       const ended = await endSessionsOf(request, reply, userId, 'disabled');
-      app.metrics.sessionsEnded('disabled', ended);
       audit(request, 'user_disabled', { ...actor(request), targetId: userId, sessionsEnded: ended });
       return reply.code(204).send();
     },
@@ -134,14 +136,7 @@ export default async function adminRoutes(app: FastifyInstance): Promise<void> {
       schema: {
         summary: 'Re-enable a disabled user (admin): they may sign in again',
         params: userIdParams,
-        response: {
-          204: { type: 'null' },
-          400: errorRef,
-          401: errorRef,
-          403: errorRef,
-          404: errorRef,
-          503: errorRef,
-        },
+        response: userActionResponses,
       },
     },
     async (request, reply) => {
