@@ -4,6 +4,7 @@ import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { logRuntime } from '@stagedoor/shared/lifecycle';
 import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
+import { lazyRequestLoggers } from '@stagedoor/shared/request-logger';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import { capConnections, serverTimeoutOptions } from '@stagedoor/shared/server-limits';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
@@ -71,6 +72,8 @@ export async function buildApp(config: GatewayConfig, options: BuildOptions = {}
   const app = Fastify({
     ...serverTimeoutOptions(config.server),
     logger: options.logger ?? loggerOptions(config),
+    // Each request's child logger is made on its first line (packages/shared/src/request-logger.ts).
+    childLoggerFactory: lazyRequestLoggers,
     // n hops: the socket's peer and the n − 1 proxies before it are believed, so the address is the n-th
     // from the right of X-Forwarded-For (what Fastify's numeric trustProxy does; its types omit numbers).
     trustProxy:

@@ -137,6 +137,48 @@ describe('CSRF, Origin and CORS', () => {
       });
       expect(res.headers['access-control-allow-origin'], origin).toBeUndefined();
       expect(res.headers['access-control-allow-credentials'], origin).toBeUndefined();
+      expect(res.statusCode, origin).toBe(404);
+    }
+  });
+
+  it('CORS details (the answers @fastify/cors gave, kept when the gateway took the hook over)', async () => {
+    const preflight = await app.inject({
+      method: 'OPTIONS',
+      url: '/no/such/route',
+      headers: { origin: FRONTEND, 'access-control-request-method': 'GET' },
+    });
+    expect(preflight.statusCode).toBe(204);
+    expect(preflight.headers).toMatchObject({
+      'access-control-allow-origin': FRONTEND,
+      'access-control-allow-credentials': 'true',
+      'access-control-expose-headers': 'Retry-After',
+      'access-control-allow-methods': 'GET, HEAD, POST, PUT, PATCH, DELETE',
+      'access-control-allow-headers': 'Content-Type, X-CSRF-Token, Authorization',
+      'access-control-max-age': '600',
+      'content-length': '0',
+      vary: 'Origin',
+    });
+    // A preflight that names no method is refused, not answered with the allowlist.
+    const noMethod = await app.inject({
+      method: 'OPTIONS',
+      url: '/auth/logout',
+      headers: { origin: FRONTEND },
+    });
+    expect(noMethod.statusCode).toBe(400);
+    expect(noMethod.headers['access-control-allow-methods']).toBeUndefined();
+    // No Origin: no CORS headers, but the answer still varies on Origin for shared caches.
+    const plain = await app.inject({ method: 'GET', url: '/healthz' });
+    expect(plain.headers.vary).toBe('Origin');
+    expect(Object.keys(plain.headers).filter((h) => h.startsWith('access-control-'))).toEqual([]);
+    expect((await app.inject({ method: 'OPTIONS', url: '/auth/logout' })).statusCode).toBe(404);
+    // Error answers from a listed origin stay readable by it.
+    const missing = await app.inject({ method: 'GET', url: '/no/such/route', headers: { origin: FRONTEND } });
+    expect(missing.statusCode).toBe(404);
+    expect(missing.headers['access-control-allow-origin']).toBe(FRONTEND);
+    // Origins are compared exactly: case, a trailing slash or a port make another origin.
+    for (const origin of ['HTTPS://APP.EXAMPLE.COM', `${FRONTEND}/`, `${FRONTEND}:443`]) {
+      const res = await app.inject({ method: 'GET', url: '/healthz', headers: { origin } });
+      expect(res.headers['access-control-allow-origin'], origin).toBeUndefined();
     }
   });
 });

@@ -4,6 +4,7 @@ import { healthRoutes } from '@stagedoor/shared/health';
 import { sendContractError, sendNotFound } from '@stagedoor/shared/http-errors';
 import { logRuntime } from '@stagedoor/shared/lifecycle';
 import { LOG_SERIALIZERS, REDACT_PATHS } from '@stagedoor/shared/redact';
+import { lazyRequestLoggers } from '@stagedoor/shared/request-logger';
 import { errorBodySchema } from '@stagedoor/shared/schemas';
 import { capConnections, serverTimeoutOptions } from '@stagedoor/shared/server-limits';
 import Fastify, { type FastifyInstance, type FastifyReply, type FastifyServerOptions } from 'fastify';
@@ -43,6 +44,8 @@ export async function buildApp(config: MediaConfig, options: BuildOptions = {}):
     ...(options.loggerInstance
       ? { loggerInstance: options.loggerInstance }
       : { logger: options.logger ?? loggerOptions(config) }),
+    // Each request's child logger is made on its first line (packages/shared/src/request-logger.ts).
+    childLoggerFactory: lazyRequestLoggers,
     // A URL that is not valid percent-encoding gets the contract's body, not Fastify's (which echoes the
     // URL, token included).
     frameworkErrors: (error, request, reply: FastifyReply) => {

@@ -88,6 +88,8 @@ declare module 'fastify' {
   interface FastifyRequest {
     session: SessionView | null;
     user: PublicUser | null;
+    /** This plugin's own per-request state (the presented cookie's hash, the record, a store error). */
+    sessionState: SessionState | null;
   }
   interface FastifyInstance {
     requireSession: (request: FastifyRequest, reply: FastifyReply, done: HookDone) => void;
@@ -102,7 +104,7 @@ export function hashSessionSecret(secret: string): string {
   return oneShotHash('sha256', secret, 'base64url');
 }
 
-interface SessionState {
+export interface SessionState {
   hash?: string;
   record?: SessionRecord;
   storeError?: StoreUnavailableError;
@@ -118,7 +120,6 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
   const maxMs = cfg.maxSeconds * 1000;
   const touchMs = cfg.touchIntervalSeconds * 1000;
   const store = app.stores.sessions;
-  const states = new WeakMap<FastifyRequest, SessionState>();
   const cookieOptions: CookieSerializeOptions = {
     path: '/',
     httpOnly: true,
@@ -142,6 +143,8 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
 
   app.decorateRequest('session', null);
   app.decorateRequest('user', null);
+  // A request slot rather than a WeakMap keyed by request: no hash lookup per request, no ephemeron for GC.
+  app.decorateRequest('sessionState', null);
 
   const endSessions = async (publicIds: readonly string[], reason: SessionEndReason): Promise<void> => {
     await app.stores.revocations.publish(revocationsOf(publicIds, reason, opts.config.mediaTokenTtlSeconds));
@@ -191,7 +194,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
     if (unsigned === null) return;
     const { secret, hash } = unsigned;
     const state: SessionState = { hash };
-    states.set(request, state);
+    request.sessionState = state;
     try {
       const loaded = await app.stores.loadSession(hash);
       if (!loaded?.user) return;
@@ -226,7 +229,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
 
   // A callback hook, not an async one: it runs on every signed-in request and has nothing to await.
   app.decorate('requireSession', (request: FastifyRequest, _reply: FastifyReply, done: HookDone) => {
-    const state = states.get(request);
+    const state = request.sessionState;
     if (state?.storeError) return done(state.storeError);
     if (request.session === null) return done(new Unauthenticated());
     done();
@@ -241,7 +244,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
     toView,
     clearCookie,
     async issue(request, reply, user, sessionVersion) {
-      const presented = states.get(request);
+      const presented = request.sessionState;
       if (presented?.storeError) throw presented.storeError;
       if (presented?.hash && presented.record) {
         await app.sessionStore.destroy(presented.hash, presented.record.userId, 'logout');
@@ -261,7 +264,7 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
       };
       const hash = hashSessionSecret(secret);
       await store.create(hash, record);
-      states.set(request, { hash, record });
+      request.sessionState = { hash, record };
       reply.setCookie(cfg.cookieName, secret, cookieOptions);
       request.session = toView(record);
       request.user = user;
@@ -269,10 +272,10 @@ async function sessionsPlugin(app: FastifyInstance, opts: { config: GatewayConfi
     },
     revoke: endSessions,
     async end(request, reply, reason = 'logout') {
-      const state = states.get(request);
+      const state = request.sessionState;
       if (state?.hash && state.record)
         await app.sessionStore.destroy(state.hash, state.record.userId, reason);
-      states.delete(request);
+      request.sessionState = null;
       request.session = null;
       request.user = null;
       clearCookie(reply);
