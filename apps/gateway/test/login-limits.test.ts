@@ -3,6 +3,7 @@
  * 429 too_many_attempts with Retry-After; same body and similar timing for unknown email and wrong
  * password. Also the user directory: unique case-insensitive emails, Argon2id parameters, rehash.
  */
+import { readdirSync, readFileSync } from 'node:fs';
 import { parseOptions } from '@node-rs/argon2';
 import type { FastifyInstance, LightMyRequestResponse } from 'fastify';
 import type { Redis } from 'ioredis';
@@ -205,6 +206,28 @@ describe('Argon2 worker pool', () => {
       pool.hash('x', { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 }),
     ).rejects.toThrow(/closed/);
   });
+
+  it.runIf(process.platform === 'linux')(
+    'its workers run at nice 19, the event loop at its own',
+    async () => {
+      const niceOfThreads = () =>
+        readdirSync(`/proc/${process.pid}/task`).map((tid) => {
+          // Fields after the command name (which may hold spaces) in /proc/<pid>/task/<tid>/stat; nice is field 19.
+          const stat = readFileSync(`/proc/${process.pid}/task/${tid}/stat`, 'utf8');
+          return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[16]);
+        });
+      const before = niceOfThreads();
+      const pool = new Argon2Pool(1);
+      try {
+        await pool.hash('password', { algorithm: 2, memoryCost: 19_456, timeCost: 2, parallelism: 1 });
+        const after = niceOfThreads();
+        expect(after.filter((n) => n === 19).length).toBe(before.filter((n) => n === 19).length + 1);
+        expect(niceOfThreads()[0]).toBe(before[0]); // the main thread keeps its priority
+      } finally {
+        await pool.close();
+      }
+    },
+  );
 });
 
 describe('limits and users shared between gateway instances (Redis)', () => {
