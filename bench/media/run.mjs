@@ -36,6 +36,10 @@ const STREAMS = Number(process.env.BENCH_STREAMS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TTFB_REQUESTS = Number(process.env.BENCH_TTFB_REQUESTS ?? 1000);
 const TTFB_ROUNDS = Number(process.env.BENCH_TTFB_ROUNDS ?? 3);
+// Requests per target before the TTFB rounds: enough for V8 to have compiled the proxies' request paths
+// (with 50, TurboFan was still compiling on the proxies' shared core during the rounds, and a bare Node
+// pass-through's p99 was 18 ms instead of 9; 2026-12-02). A server in service is warm.
+const TTFB_WARMUP = Number(process.env.BENCH_TTFB_WARMUP ?? 1000);
 // BENCH_ONLY=single|concurrent|ttfb runs one section and prints it (RESULTS.md is written only by a full run).
 const ONLY = process.env.BENCH_ONLY;
 const runs = (section) => !ONLY || ONLY === section;
@@ -176,6 +180,25 @@ const key = await generateTestKey('bench-key');
 const jwksFile = join(work, 'jwks.json');
 writeFileSync(jwksFile, JSON.stringify({ keys: [key.publicJwk] }));
 const mediaPort = await freePort();
+// The gateway, as in production, so that media's revocation feed is connected (SSE, idle between events).
+// Without it media retries the feed every second (token fetch, DNS lookup, refused connect) on the core
+// the clients share, and a faster path that skips the revocation check is not a result.
+const gatewayPort = await freePort();
+const gateway = spawn(process.execPath, [join(root, 'apps/gateway/dist/server.js')], {
+  env: {
+    ...process.env,
+    NODE_ENV: 'development',
+    HOST: '127.0.0.1',
+    PORT: String(gatewayPort),
+    LOG_LEVEL: 'warn',
+    DATA_DIR: join(work, 'gateway'),
+    REDIS_URL: '',
+    METRICS_PORT: '0',
+  },
+  stdio: ['ignore', 'inherit', 'inherit'],
+});
+children.push(gateway);
+await waitForHttp(`http://127.0.0.1:${gatewayPort}/healthz`);
 // Node flags for media: those of its start script (as \`pnpm start\` and the image run it), or
 // BENCH_MEDIA_NODE_FLAGS.
 const { startNodeFlags } = await import(pathToFileURL(join(root, 'scripts/node-flags.mjs')).href);
@@ -198,11 +221,20 @@ const media = spawn(process.execPath, [...MEDIA_NODE_FLAGS, join(root, 'apps/med
     S3_ACCESS_KEY_ID: backend.accessKeyId,
     S3_SECRET_ACCESS_KEY: backend.secretAccessKey,
     S3_FORCE_PATH_STYLE: 'true',
+    REVOCATION_FEED_URL: `http://127.0.0.1:${gatewayPort}/internal/revocations`,
+    METRICS_PORT: '0',
   },
   stdio: ['ignore', 'inherit', 'inherit'],
 });
 children.push(media);
 await waitForHttp(`http://127.0.0.1:${mediaPort}/healthz`);
+// Media is ready with its feed connected (readyz says so), or the run says why not.
+for (let i = 0; ; i++) {
+  const ready = await fetch(`http://127.0.0.1:${mediaPort}/readyz`).then((r) => r.text());
+  if (/"revocationFeed":\{[^}]*"state":"up"/.test(ready)) break;
+  if (i === 100) throw new Error(`media's revocation feed did not connect: ${JSON.stringify(ready)}`);
+  await new Promise((r) => setTimeout(r, 100));
+}
 const token = (
   await mintMediaToken({
     key,
@@ -439,7 +471,7 @@ function ttfb(url, start) {
 // The pooled pass-through opens a new upstream connection per request: not a latency peer.
 const ttfbTargets = Object.fromEntries(Object.entries(targets).filter(([name]) => name !== 'node-pooled'));
 const latencies = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
-for (let i = 0; i < (runs('ttfb') ? 50 : 0); i++)
+for (let i = 0; i < (runs('ttfb') ? TTFB_WARMUP : 0); i++)
   for (const [, url] of Object.entries(ttfbTargets)) await ttfb(url(KEYS.mid), 0);
 // Several rounds: a p99 of 1000 samples moves by a millisecond from run to run here; the verdict uses all
 // samples pooled, and each round's figure is shown.
@@ -506,7 +538,8 @@ Peer: nginx ${
 } with
 \`secure_link\` + \`proxy_pass\` (keep-alive upstream, \`worker_processes auto\`, \`proxy_max_temp_file_size 0\`).
 "Straight" is curl to the backend itself (public-read objects). Client: curl 7.88 (\`-o /dev/null\`); TTFB: a Node
-keep-alive client. Pinning (\`taskset\`): ${pinning}.
+keep-alive client, ${TTFB_WARMUP} warm-up requests per target first. Media's revocation feed is connected to a real gateway
+(in-memory stores) started beside it, as in production. Pinning (\`taskset\`): ${pinning}.
 
 | ${BIG / MiB} MiB object, one stream | MB/s median | best | server CPU s per GiB (median) | MB/s each round |
 | --- | ---: | ---: | ---: | --- |
