@@ -35,7 +35,7 @@ const SMALL = Number(process.env.BENCH_SMALL_MIB ?? 32) * MiB;
 const STREAMS = Number(process.env.BENCH_STREAMS ?? 50);
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const TTFB_REQUESTS = Number(process.env.BENCH_TTFB_REQUESTS ?? 1000);
-const TTFB_ROUNDS = Number(process.env.BENCH_TTFB_ROUNDS ?? 3);
+const TTFB_ROUNDS = Number(process.env.BENCH_TTFB_ROUNDS ?? 5);
 // Requests per target before the TTFB rounds: enough for V8 to have compiled the proxies' request paths
 // (with 50, TurboFan was still compiling on the proxies' shared core during the rounds, and a bare Node
 // pass-through's p99 was 18 ms instead of 9; 2026-12-02). A server in service is warm.
@@ -206,35 +206,44 @@ const MEDIA_NODE_FLAGS =
   process.env.BENCH_MEDIA_NODE_FLAGS === undefined
     ? startNodeFlags(join(root, 'apps/media'))
     : process.env.BENCH_MEDIA_NODE_FLAGS.split(' ').filter(Boolean);
-const media = spawn(process.execPath, [...MEDIA_NODE_FLAGS, join(root, 'apps/media/dist/server.js')], {
-  env: {
-    ...process.env,
-    NODE_ENV: 'development',
-    HOST: '127.0.0.1',
-    PORT: String(mediaPort),
-    LOG_LEVEL: 'warn',
-    JWKS_FILE: jwksFile,
-    JWKS_URL: '',
-    GATEWAY_PUBLIC_URL: ISSUER,
-    S3_ENDPOINT: backend.endpoint,
-    S3_BUCKET: BUCKET,
-    S3_ACCESS_KEY_ID: backend.accessKeyId,
-    S3_SECRET_ACCESS_KEY: backend.secretAccessKey,
-    S3_FORCE_PATH_STYLE: 'true',
-    REVOCATION_FEED_URL: `http://127.0.0.1:${gatewayPort}/internal/revocations`,
-    METRICS_PORT: '0',
-  },
-  stdio: ['ignore', 'inherit', 'inherit'],
-});
-children.push(media);
-await waitForHttp(`http://127.0.0.1:${mediaPort}/healthz`);
-// Media is ready with its feed connected (readyz says so), or the run says why not.
-for (let i = 0; ; i++) {
-  const ready = await fetch(`http://127.0.0.1:${mediaPort}/readyz`).then((r) => r.text());
-  if (/"revocationFeed":\{[^}]*"state":"up"/.test(ready)) break;
-  if (i === 100) throw new Error(`media's revocation feed did not connect: ${JSON.stringify(ready)}`);
-  await new Promise((r) => setTimeout(r, 100));
+// One media process for the TTFB section and another, fresh, for the streaming sections: a media that
+// has served the TTFB section's 4000 requests has grown V8's young generation to its full size, and the
+// peak RSS under 50 streams is compared with runs of a fresh process (the warm figure is printed too).
+async function startMedia(port) {
+  const child = spawn(process.execPath, [...MEDIA_NODE_FLAGS, join(root, 'apps/media/dist/server.js')], {
+    env: {
+      ...process.env,
+      NODE_ENV: 'development',
+      HOST: '127.0.0.1',
+      PORT: String(port),
+      LOG_LEVEL: 'warn',
+      JWKS_FILE: jwksFile,
+      JWKS_URL: '',
+      GATEWAY_PUBLIC_URL: ISSUER,
+      S3_ENDPOINT: backend.endpoint,
+      S3_BUCKET: BUCKET,
+      S3_ACCESS_KEY_ID: backend.accessKeyId,
+      S3_SECRET_ACCESS_KEY: backend.secretAccessKey,
+      S3_FORCE_PATH_STYLE: 'true',
+      REVOCATION_FEED_URL: `http://127.0.0.1:${gatewayPort}/internal/revocations`,
+      METRICS_PORT: '0',
+    },
+    stdio: ['ignore', 'inherit', 'inherit'],
+  });
+  children.push(child);
+  await waitForHttp(`http://127.0.0.1:${port}/healthz`);
+  // Media is ready with its feed connected (readyz says so), or the run says why not.
+  for (let i = 0; ; i++) {
+    const ready = await fetch(`http://127.0.0.1:${port}/readyz`).then((r) => r.text());
+    if (/"revocationFeed":\{[^}]*"state":"up"/.test(ready)) break;
+    if (i === 100) throw new Error(`media's revocation feed did not connect: ${JSON.stringify(ready)}`);
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return child;
 }
+const media = await startMedia(mediaPort);
+const mediaTtfbPort = await freePort();
+const mediaTtfb = await startMedia(mediaTtfbPort);
 const token = (
   await mintMediaToken({
     key,
@@ -379,15 +388,71 @@ const mb = (bytes) => (bytes / 1e6).toFixed(0);
 // warm-up
 for (const [, url] of Object.entries(targets)) curl(['-o', '/dev/null', url(KEYS.small)]);
 
-log(
-  `\n1. one ${BIG / MiB} MiB object, ${ROUNDS} rounds each, interleaved, order rotating (curl -o /dev/null)`,
-);
-const single = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
 // The order rotates every round: whoever runs right after a big transfer is penalised on this machine.
 const rotated = (round, among = targets) => {
   const entries = Object.entries(among);
   return [...entries.slice(round % entries.length), ...entries.slice(0, round % entries.length)];
 };
+
+// First, on a machine that has not yet moved gigabytes: after the streaming sections every target's tail
+// (straight from the store too) was ~2× longer for a while (2026-12-02: straight p99 7.3 ms against 5.0).
+log(
+  `\n1. time to first byte of a 64 KiB range, ${TTFB_ROUNDS} × ${TTFB_REQUESTS} sequential requests per target, keep-alive`,
+);
+const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
+function ttfb(url, start) {
+  return new Promise((resolve, reject) => {
+    const t0 = process.hrtime.bigint();
+    const req = http.get(url, { agent, headers: { range: `bytes=${start}-${start + 65535}` } }, (res) => {
+      let first;
+      res.on('data', () => {
+        first ??= process.hrtime.bigint();
+      });
+      res.on('end', () => {
+        if (res.statusCode !== 206) reject(new Error(`${url}: ${res.statusCode}`));
+        else resolve(Number(first - t0) / 1e6);
+      });
+    });
+    req.on('error', reject);
+  });
+}
+// The pooled pass-through opens a new upstream connection per request: not a latency peer.
+const ttfbTargets = {
+  ...Object.fromEntries(Object.entries(targets).filter(([name]) => name !== 'node-pooled')),
+  media: (k) => `http://127.0.0.1:${mediaTtfbPort}/v1/objects/${k}?token=${token}`,
+};
+const latencies = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
+for (let i = 0; i < (runs('ttfb') ? TTFB_WARMUP : 0); i++)
+  for (const [, url] of Object.entries(ttfbTargets)) await ttfb(url(KEYS.mid), 0);
+// Several rounds: a p99 of 1000 samples moves by a millisecond from run to run here; the verdict uses all
+// samples pooled, and each round's figure is shown.
+const roundDeltas = [];
+for (let r = 0; r < (runs('ttfb') ? TTFB_ROUNDS : 0); r++) {
+  const round = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
+  for (let i = 0; i < TTFB_REQUESTS; i++) {
+    const start = Math.floor(Math.random() * ((MID - 65536) / 4096)) * 4096;
+    for (const [name, url] of rotated(i, ttfbTargets)) {
+      const ms = await ttfb(url(KEYS.mid), start);
+      round[name].push(ms);
+      latencies[name].push(ms);
+    }
+  }
+  roundDeltas.push(pct(round.media, 99) - pct(round.straight, 99));
+  log(
+    `  round ${r + 1}: p99 media ${pct(round.media, 99).toFixed(2)} ms, straight ${pct(round.straight, 99).toFixed(2)} ms`,
+  );
+}
+agent.destroy();
+const mediaTtfbRss = procStatus(mediaTtfb.pid, 'VmRSS');
+mediaTtfb.kill('SIGTERM');
+for (const [name, xs] of runs('ttfb') ? Object.entries(latencies) : []) {
+  log(`  ${name.padEnd(8)} p50 ${pct(xs, 50).toFixed(2)} ms  p99 ${pct(xs, 99).toFixed(2)} ms`);
+}
+
+log(
+  `\n2. one ${BIG / MiB} MiB object, ${ROUNDS} rounds each, interleaved, order rotating (curl -o /dev/null)`,
+);
+const single = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
 // CPU seconds (user + system, every thread) the serving process(es) spent per GiB: capacity, less moved by
 // what else the two cores were doing than MB/s is.
 const singleCpu = Object.fromEntries(Object.keys(targets).map((t) => [t, []]));
@@ -429,7 +494,7 @@ async function concurrent(name, objectKey, size) {
   return { seconds, throughput: (STREAMS * size) / seconds, peakRss: Math.max(peak, sampledPeak) };
 }
 
-log(`\n2. ${STREAMS} concurrent streams (one curl --parallel), peak RSS of the serving process(es)`);
+log(`\n3. ${STREAMS} concurrent streams (one curl --parallel), peak RSS of the serving process(es)`);
 const conc = {};
 for (const [label, k, size] of runs('concurrent')
   ? [
@@ -447,54 +512,6 @@ for (const [label, k, size] of runs('concurrent')
   }
 }
 const mediaIdleRss = procStatus(media.pid, 'VmRSS');
-
-log(
-  `\n3. time to first byte of a 64 KiB range, ${TTFB_ROUNDS} × ${TTFB_REQUESTS} sequential requests per target, keep-alive`,
-);
-const agent = new http.Agent({ keepAlive: true, maxSockets: 1 });
-function ttfb(url, start) {
-  return new Promise((resolve, reject) => {
-    const t0 = process.hrtime.bigint();
-    const req = http.get(url, { agent, headers: { range: `bytes=${start}-${start + 65535}` } }, (res) => {
-      let first;
-      res.on('data', () => {
-        first ??= process.hrtime.bigint();
-      });
-      res.on('end', () => {
-        if (res.statusCode !== 206) reject(new Error(`${url}: ${res.statusCode}`));
-        else resolve(Number(first - t0) / 1e6);
-      });
-    });
-    req.on('error', reject);
-  });
-}
-// The pooled pass-through opens a new upstream connection per request: not a latency peer.
-const ttfbTargets = Object.fromEntries(Object.entries(targets).filter(([name]) => name !== 'node-pooled'));
-const latencies = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
-for (let i = 0; i < (runs('ttfb') ? TTFB_WARMUP : 0); i++)
-  for (const [, url] of Object.entries(ttfbTargets)) await ttfb(url(KEYS.mid), 0);
-// Several rounds: a p99 of 1000 samples moves by a millisecond from run to run here; the verdict uses all
-// samples pooled, and each round's figure is shown.
-const roundDeltas = [];
-for (let r = 0; r < (runs('ttfb') ? TTFB_ROUNDS : 0); r++) {
-  const round = Object.fromEntries(Object.keys(ttfbTargets).map((t) => [t, []]));
-  for (let i = 0; i < TTFB_REQUESTS; i++) {
-    const start = Math.floor(Math.random() * ((MID - 65536) / 4096)) * 4096;
-    for (const [name, url] of rotated(i, ttfbTargets)) {
-      const ms = await ttfb(url(KEYS.mid), start);
-      round[name].push(ms);
-      latencies[name].push(ms);
-    }
-  }
-  roundDeltas.push(pct(round.media, 99) - pct(round.straight, 99));
-  log(
-    `  round ${r + 1}: p99 media ${pct(round.media, 99).toFixed(2)} ms, straight ${pct(round.straight, 99).toFixed(2)} ms`,
-  );
-}
-agent.destroy();
-for (const [name, xs] of runs('ttfb') ? Object.entries(latencies) : []) {
-  log(`  ${name.padEnd(8)} p50 ${pct(xs, 50).toFixed(2)} ms  p99 ${pct(xs, 99).toFixed(2)} ms`);
-}
 
 if (ONLY) {
   if (runs('ttfb'))
@@ -562,6 +579,7 @@ ${['mid', 'small']
 
 - media peak RSS with ${STREAMS} × ${MID / MiB} MiB = **${mb(peakMid)} MB** (target ≤ 150 MB: ${verdict(peakMid <= 150e6)}); with ${STREAMS} × ${SMALL / MiB} MiB: ${mb(peakSmall)} MB
   (flat in object size: ${verdict(Math.abs(peakMid - peakSmall) <= 0.2 * Math.max(peakMid, peakSmall))}); media RSS afterwards: ${mb(mediaIdleRss)} MB.
+  The TTFB section's own media process (see above) held ${mb(mediaTtfbRss)} MB after its ${TTFB_WARMUP + TTFB_ROUNDS * TTFB_REQUESTS} requests.
   nginx's figure is the sum over its master and workers.
 
 | 64 KiB range, ${TTFB_ROUNDS} × ${TTFB_REQUESTS} sequential requests | TTFB p50 | p99 |
@@ -596,16 +614,21 @@ machine's speed moves by ±30 % between runs of the same thing, so compare rows 
   (~${(8 + ((STREAMS * 4 - 32) * 64) / 1024).toFixed(0)} MiB here); the rest of its peak is its ~78 MB idle (Fastify with ajv and pino, jose; RSS includes the
   node binary) and per-connection state. The bare Node pass-through, which allocates a buffer per read, peaks at
   ${mb(conc.mid['bare-node'].peakRss)} MB; nginx at ${mb(conc.mid.nginx?.peakRss ?? 0)} MB.
-- TTFB: per 64 KiB range request media spends ~1.0–1.2 ms of CPU (all threads, /proc; a bare Node pass-through
-  ~0.85 ms), most of it in socket writes that cost ~0.1 ms each on this VM, Node's HTTP server and Fastify; media's
-  p50 is ${(pct(latencies.media, 50) - pct(latencies['bare-node'], 50)).toFixed(2)} ms above the bare pass-through's in this run. The p99 is scheduling: three processes
-  (client, proxy, RGW with its threads) on 2 cores, plus RGW's own stalls that hit "straight" and the proxies
-  alike; a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms at p99 in this run, nginx ${nginx ? (pct(latencies.nginx, 99) - pct(latencies.straight, 99)).toFixed(2) : '–'} ms. Media's young-generation
-  collections (1.3–3 ms each, about one a second under this load, ~30 per 3000 requests) land right at the p99;
-  \`--min-semi-space-size=16\` cut them to 12 per 3000 but gave no better p99 (7.27 against 7.12 ms, two media
-  processes interleaved in one run; two identical ones differ by ~1 ms at p99 over 3000 requests) and up to 20 MB
-  more RSS, so it is not set. Finding the end of storage's head in the bytes instead of in a string of the whole first read
-  (up to 256 KiB) took ~6 KB of garbage per request away.
+- TTFB (issue 15 asks for it with the store pinned to a core of its own, the client and the proxy sharing the
+  other): media's p50 is ${(pct(latencies.media, 50) - pct(latencies['bare-node'], 50)).toFixed(2)} ms above the bare pass-through's in this run (verification, routing, SigV4,
+  a 600-byte head); at p99 a bare Node pass-through adds ${(pct(latencies['bare-node'], 99) - pct(latencies.straight, 99)).toFixed(2)} ms over "straight", media ${(pct(latencies.media, 99) - pct(latencies.straight, 99)).toFixed(2)} ms, nginx
+  ${nginx ? (pct(latencies.nginx, 99) - pct(latencies.straight, 99)).toFixed(2) : '–'} ms. The bare pass-through is the floor for a Node proxy here: on a core shared with its client, any
+  work a Node process does after writing the first bytes (the rest of the response, its event loop, V8's
+  collections and its helper threads) is time the client waits to be scheduled, and nginx's worker has less of it.
+  What moved the Node rows (2026-12-02, 14 TTFB-only and full runs): warm-up (50 → 1000 requests per target: bare
+  Node p99 18 → 9 ms; TurboFan was still compiling on the shared core), running this section before the
+  streaming ones (afterwards every row's tail was ~2× longer for a while, "straight" included), and media's
+  revocation feed being connected (unconnected, it retried every second on the shared core). Not helping beyond
+  noise: \`--single-threaded\` / \`--single-threaded-gc\` (V8's helper threads off), \`--max-semi-space-size=4\`.
+  Media's young-generation collections take 0.3–1 ms each, about 8 per 1000 media requests (~48 KB of garbage per
+  request, spread over many small sites: header lines, SigV4 strings, Fastify's stream plumbing), so they touch
+  under 1 % of requests. The run-to-run spread of p99 media − straight is wide: 2.26 to 4.90 ms over six runs of
+  this build with these settings (a p99 of 1000 samples moves by 1–2 ms between identical rounds; see each round above).
 - The AWS SDK's \`GetObject\` cost 1.1–1.3 ms more at p50 and ~2 ms more at p99 than a signed \`http.get\` of the
   same range (2026-11-29, one process, 1000 interleaved requests to RGW), which is why object reads left the SDK.
 `;
