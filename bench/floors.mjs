@@ -43,8 +43,10 @@ function cookieValue(header, name) {
 }
 
 /** A Fastify app with `GET /me` (the session-read floor) and `POST /mint` (the mint floor). */
-export async function startFloorServer({ redisUrl, prefix, secret }) {
-  const redis = new Redis(redisUrl);
+export async function startFloorServer({ redisUrl, prefix, secret, autoPipelining = false }) {
+  // `autoPipelining`: the same floor with ioredis batching the commands issued in one tick into one write,
+  // as the gateway's client does (bench/sessions compares the gateway with both).
+  const redis = new Redis(redisUrl, { enableAutoPipelining: autoPipelining });
   const sessionSecret = randomBytes(32).toString('base64url');
   const hash = createHash('sha256').update(sessionSecret).digest('base64url');
   const user = { id: 'usr_bench', email: 'bench@example.com', name: 'Bench', role: 'user' };

@@ -136,9 +136,10 @@ function machine() {
 }
 
 async function main() {
-  const [gw, bare, ex] = await Promise.all([
+  const [gw, bare, bareAp, ex] = await Promise.all([
     startServer('gateway'),
     startServer('bare'),
+    startServer('bare-ap'),
     startServer('express'),
   ]);
   const gwLogin = await request(gw.port, 'POST', '/auth/login', {
@@ -150,19 +151,21 @@ async function main() {
   for (const [port, path, cookie] of [
     [gw.port, '/auth/me', gwCookie],
     [bare.port, '/me', bare.cookie],
+    [bareAp.port, '/me', bareAp.cookie],
     [ex.port, '/me', exCookie],
   ]) {
     const res = await request(port, 'GET', path, { headers: { cookie } });
     if (res.status !== 200) throw new Error(`${path} answered ${res.status}: ${res.body}`);
   }
 
-  const servers = { gateway: gw, bare, express: ex };
+  const servers = { gateway: gw, bare, bareAp, express: ex };
   const targets = {
     gateway: { url: `http://127.0.0.1:${gw.port}/auth/me`, headers: { cookie: gwCookie } },
     bare: { url: `http://127.0.0.1:${bare.port}/me`, headers: { cookie: bare.cookie } },
+    bareAp: { url: `http://127.0.0.1:${bareAp.port}/me`, headers: { cookie: bareAp.cookie } },
     express: { url: `http://127.0.0.1:${ex.port}/me`, headers: { cookie: exCookie } },
   };
-  const best = { gateway: 0, bare: 0, express: 0 };
+  const best = { gateway: 0, bare: 0, bareAp: 0, express: 0 };
   const rounds = [];
   for (const t of Object.values(targets)) {
     await runLoad({ ...t, connections: CONNECTIONS, duration: 2 }); // warm-up
@@ -216,6 +219,7 @@ async function main() {
   const allPairs = pairs.map((p) => `${p.idle.p99.toFixed(2)} → ${p.loaded.p99.toFixed(2)} ms`).join('; ');
 
   const ratioBare = roundRatio('gateway', 'bare');
+  const ratioBareAp = roundRatio('gateway', 'bareAp');
   const ratioExpress = roundRatio('gateway', 'express');
   const load = os
     .loadavg()
@@ -243,19 +247,29 @@ ${ROUNDS} rounds in rotating order, after a 2 s warm-up; ratios are the median o
 | --- | ---: | ---: | --- |
 ${row('gateway `GET /auth/me` (cookie → session + user from Redis)', 'gateway')}
 ${row('bare floor: signed cookie + HMAC + SHA-256 + one Redis GET + JSON.parse (bench/floors.mjs)', 'bare')}
+${row("the same floor, its ioredis client auto-pipelining (as the gateway's)", 'bareAp')}
 ${row('express 5 + express-session 1.19 + connect-redis 7.1.1 (ioredis)', 'express')}
 
-- gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)})
+- gateway / bare = **${ratioBare.toFixed(2)}×** (target ≥ 0.8×: ${verdict(ratioBare >= 0.8)}); gateway / the auto-pipelining floor =
+  **${ratioBareAp.toFixed(2)}×** (the like-for-like figure: same client setting on both sides)
 - gateway / express = **${ratioExpress.toFixed(2)}×** (target ≥ 2×: ${verdict(ratioExpress >= 2)})
 - by server CPU per request (capacity on a machine with nothing else running): gateway costs
-  ${(cpu('gateway') / cpu('bare')).toFixed(2)}× the bare route's CPU (≙ ${(cpu('bare') / cpu('gateway')).toFixed(2)}× its throughput) and
+  ${(cpu('gateway') / cpu('bare')).toFixed(2)}× the bare route's CPU (≙ ${(cpu('bare') / cpu('gateway')).toFixed(2)}× its throughput), ${(cpu('gateway') / cpu('bareAp')).toFixed(2)}× the auto-pipelining
+  floor's (≙ ${(cpu('bareAp') / cpu('gateway')).toFixed(2)}×) and
   ${(cpu('express') / cpu('gateway')).toFixed(2)}× less than express (≙ ${(cpu('express') / cpu('gateway')).toFixed(2)}× its throughput)
 
-Where the gap to the bare route goes: \`@fastify/helmet\` built a new \`helmet()\` middleware (re-parsing
-the CSP) on every request, 40–60 µs of CPU per \`/auth/me\` (0.35× of the bare route on 2026-11-29 14:33);
-the web player now computes the security headers once at start-up with helmet itself (0.57×). The rest
-(~20 µs over the bare route) is cookie parsing and HMAC check (cached per cookie value), the session + user
-MGET and their JSON, the CORS/CSRF hooks, Fastify's per-request child logger and a larger response body.
+Where the gap to the bare route went (CPU profiles under this load): \`@fastify/helmet\` built a new \`helmet()\`
+middleware (re-parsing the CSP) on every request, 40–60 µs of CPU per \`/auth/me\` (0.35× of the bare route on
+2026-11-29); the web player computes the security headers once at start-up with helmet itself (0.57×). Then
+(issue 15, 2026-12-02): \`@fastify/cors\` copying its options and re-parsing \`Vary\` per request (now one callback
+hook), pino redacting each request's \`reqId\` binding for a child logger that wrote nothing (now made on its first
+line), a \`WeakMap\` per request for session state (a request slot), and two hooks that were async: server CPU per
+request 1.26× the floor's → 1.04×. Auto-pipelining (ioredis batches the commands issued in one tick into one
+write) is what took the gateway past the plain floor: on this VM a socket write costs ~0.1 ms, and under 32
+connections many requests' \`MGET\`s leave in one write; the auto-pipelining floor row is the like-for-like one.
+What remains over that floor: the session + user \`MGET\` and their JSON (the floor parses one small value),
+toView's dates, ~17 security and CORS headers validated by Node on every response, and ioredis' per-command timer
+(\`commandTimeout\`, the fail-fast bound).
 
 | \`GET /healthz\` latency (2 clients, ~400 req/s) | p50 | p99 |
 | --- | ---: | ---: |
@@ -267,7 +281,7 @@ MGET and their JSON, the CORS/CSRF hooks, Fastify's per-request child logger and
 `;
   writeSection(section);
   console.log(
-    `\nratios: gateway/bare ${ratioBare.toFixed(2)}, gateway/express ${ratioExpress.toFixed(2)}, p99 loaded/idle ${ratioP99.toFixed(2)}`,
+    `\nratios: gateway/bare ${ratioBare.toFixed(2)}, gateway/bare-ap ${ratioBareAp.toFixed(2)}, gateway/express ${ratioExpress.toFixed(2)}, p99 loaded/idle ${ratioP99.toFixed(2)}`,
   );
 }
 

@@ -1,5 +1,5 @@
 // One server per process, so the load generator never shares an event loop with what it measures.
-// `node servers.mjs <gateway|bare|express> <redisUrl> <prefix>`: listens on a free loopback port and
+// `node servers.mjs <gateway|bare|bare-ap|express> <redisUrl> <prefix>`: listens on a free loopback port and
 // prints it as `PORT <n>` on stdout.
 
 import { buildApp } from '@stagedoor/gateway';
@@ -38,6 +38,11 @@ async function bare() {
   return startFloorServer({ redisUrl, prefix, secret: SECRET });
 }
 
+async function bareAutoPipelined() {
+  // The same floor, its ioredis client batching commands issued in one tick (as the gateway's does).
+  return startFloorServer({ redisUrl, prefix, secret: SECRET, autoPipelining: true });
+}
+
 async function expressStack() {
   const RedisStore = connectRedis.default ?? connectRedis.RedisStore ?? connectRedis;
   const client = new Redis(redisUrl);
@@ -69,7 +74,7 @@ async function expressStack() {
   });
 }
 
-const start = { gateway, bare, express: expressStack }[kind];
+const start = { gateway, bare, 'bare-ap': bareAutoPipelined, express: expressStack }[kind];
 if (!start) {
   console.error(`unknown server kind ${kind}`);
   process.exit(64);
