@@ -86,9 +86,29 @@ export function mapErrorToResponse(error: unknown): MappedError {
 interface ReplyLike {
   header(name: string, value: string): ReplyLike;
   headers(values: Record<string, string>): ReplyLike;
+  removeHeader(name: string): ReplyLike;
   code(status: number): ReplyLike;
   send(payload: unknown): ReplyLike;
 }
+
+/**
+ * What describes a representation (an object being sent), not an error about it. A stream reply that fails
+ * before its first byte (storage cut, client gone) reaches the error handler with these still set: Fastify
+ * copies a stream's headers onto the raw response before piping and clears only its own `content-type`
+ * and `content-length` on error, so the JSON error body could not be serialized (a second error,
+ * FST_ERR_REP_INVALID_PAYLOAD_TYPE) and a range's `Content-Range` and `ETag` would have described it.
+ * `removeHeader` clears both copies. Security, CORS and cache headers stay.
+ */
+const REPRESENTATION_HEADERS = [
+  'content-type',
+  'content-length',
+  'content-range',
+  'content-encoding',
+  'content-disposition',
+  'accept-ranges',
+  'etag',
+  'last-modified',
+];
 interface RequestLike {
   method: string;
   log: { error(obj: object, msg: string): void };
@@ -98,6 +118,7 @@ interface RequestLike {
 export function sendContractError(error: unknown, request: RequestLike, reply: ReplyLike): void {
   const { statusCode, body } = mapErrorToResponse(error);
   if (statusCode >= 500) request.log.error({ err: error }, 'request failed');
+  for (const name of REPRESENTATION_HEADERS) reply.removeHeader(name);
   const headers = (error as { headers?: Record<string, string> } | null)?.headers;
   if (headers) reply.headers(headers);
   reply.header('cache-control', 'no-store').code(statusCode).send(body);

@@ -1,26 +1,15 @@
-import { Writable } from 'node:stream';
 import Fastify, { type FastifyInstance } from 'fastify';
 import { afterEach, describe, expect, it } from 'vitest';
 import { REDACT_PATHS } from '../src/redact.js';
 import { LazyRequestLogger, lazyRequestLoggers } from '../src/request-logger.js';
-
-function capture() {
-  const lines: Record<string, unknown>[] = [];
-  const stream = new Writable({
-    write(chunk, _encoding, callback) {
-      for (const line of String(chunk).split('\n').filter(Boolean)) lines.push(JSON.parse(line));
-      callback();
-    },
-  });
-  return { lines, stream };
-}
+import { captureLogLines } from './support/log-capture.js';
 
 describe('lazyRequestLoggers (a request logger made on its first line)', () => {
   let app: FastifyInstance;
   afterEach(async () => app?.close());
 
   async function build(level: string) {
-    const { lines, stream } = capture();
+    const { lines, stream } = captureLogLines();
     app = Fastify({
       logger: { level, stream, redact: { paths: REDACT_PATHS, censor: '[REDACTED]' } },
       childLoggerFactory: lazyRequestLoggers,
