@@ -17,6 +17,7 @@ import { cpus, tmpdir, totalmem } from 'node:os';
 import { dirname, join } from 'node:path';
 import { Readable } from 'node:stream';
 import { fileURLToPath, pathToFileURL } from 'node:url';
+import { writeResultsSection } from '../support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -632,16 +633,7 @@ machine's speed moves by ±30 % between runs of the same thing, so compare rows 
 - The AWS SDK's \`GetObject\` cost 1.1–1.3 ms more at p50 and ~2 ms more at p99 than a signed \`http.get\` of the
   same range (2026-11-29, one process, 1000 interleaved requests to RGW), which is why object reads left the SDK.
 `;
-const file = join(here, '..', 'RESULTS.md');
-const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-const start = current.indexOf('## Media');
-let next;
-if (start === -1) next = `${current.trimEnd()}\n\n${section}${notes}`;
-else {
-  const after = current.indexOf('\n## ', start + 1);
-  next = `${current.slice(0, start)}${section}${notes}${after === -1 ? '' : `\n${current.slice(after + 1)}`}`;
-}
-writeFileSync(file, `${next.trimEnd()}\n`);
+const file = writeResultsSection('Media', `${section}${notes}`);
 log(`\nwrote the "## Media" section of ${file}`);
 s3.destroy();
 process.exit(0);

@@ -17,7 +17,7 @@ import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEMO_LISTENER } from '@stagedoor/shared/demo';
-import { Redis } from 'ioredis';
+import { deleteKeys, runLoad, writeResultsSection } from '../support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -60,22 +60,6 @@ async function waitForHttp(url, ms = 20_000) {
   throw new Error(`${url} did not answer`);
 }
 
-/** One autocannon run in its own process (bench/tokens/load.mjs). */
-function load(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, '..', 'tokens', 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
-    );
-  });
-}
-
 /** CPU seconds (user + system, every thread) a process has used so far, from /proc. */
 function cpuSeconds(pid) {
   const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
@@ -102,7 +86,7 @@ async function round(target) {
         );
     }, scrapeSeconds * 1000);
   try {
-    const result = await load({ ...target.request, connections, duration: seconds });
+    const result = await runLoad({ ...target.request, connections, duration: seconds });
     if (result.non2xx > 0 || result.errors > 0)
       throw new Error(`${target.name}: failures ${JSON.stringify(result)}`);
     const cpuUs = ((cpuSeconds(target.pid) - cpuBefore) * 1e6) / result.total;
@@ -117,7 +101,7 @@ async function round(target) {
  * shared machine runs during a round slows both alike. Ratios are the median over the rounds.
  */
 async function compare(on, off) {
-  await Promise.all([on, off].map((t) => load({ ...t.request, connections, duration: 2 }))); // warm-ups
+  await Promise.all([on, off].map((t) => runLoad({ ...t.request, connections, duration: 2 }))); // warm-ups
   const pairs = [];
   for (let i = 0; i < rounds; i++) {
     const [a, b] = await Promise.all([round(on), round(off)]);
@@ -314,21 +298,8 @@ each socket write's callback (one per 64–256 KiB buffer). The default process 
 event-loop delay monitor sampling every 10 ms).
 `;
   console.log(section);
-  const resultsPath = join(here, '..', 'RESULTS.md');
-  let results = readFileSync(resultsPath, 'utf8');
-  const pattern = /## Metrics\n[\s\S]*?(?=\n## |$)/;
-  results = pattern.test(results)
-    ? results.replace(pattern, `${section.trimEnd()}\n`)
-    : `${results.trimEnd()}\n\n${section}`;
-  writeFileSync(resultsPath, results.endsWith('\n') ? results : `${results}\n`);
+  writeResultsSection('Metrics', section);
 } finally {
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  await deleteKeys(redisUrl, [prefix]);
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
 }

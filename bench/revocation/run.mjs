@@ -12,12 +12,13 @@
 // default: the embedded store).
 import { spawn } from 'node:child_process';
 import { generateKeyPairSync, randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEMO_LISTENER } from '@stagedoor/shared/demo';
 import { Redis } from 'ioredis';
+import { deleteKeys, percentile, runLoad, writeResultsSection } from '../support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -48,22 +49,6 @@ function start(role, env) {
   });
 }
 
-function load(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, '..', 'tokens', 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
-    );
-  });
-}
-
-const percentile = (sorted, p) => sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
 const loadBefore = loadavg()[0];
 
 // ---- storage: S3_ENDPOINT or the embedded store, with one 1 MiB object.
@@ -220,14 +205,14 @@ try {
     connections,
     duration: seconds,
   });
-  await load({ ...request(media1), duration: 2 });
-  await load({ ...request(mediaEmpty), duration: 2 });
+  await runLoad({ ...request(media1), duration: 2 });
+  await runLoad({ ...request(mediaEmpty), duration: 2 });
   const withLive = [];
   const without = [];
   for (let i = 0; i < rounds; i++) {
     const order = i % 2 === 0 ? [mediaEmpty, media1] : [media1, mediaEmpty];
     for (const media of order) {
-      const r = await load(request(media));
+      const r = await runLoad(request(media));
       if (r.non2xx > 0 || r.errors > 0) throw new Error(`a load run had failures: ${JSON.stringify(r)}`);
       (media === media1 ? withLive : without).push(r.requestsPerSecond);
     }
@@ -313,23 +298,10 @@ this run's), the other follows a gateway whose set is empty.
   differ by what the machine and the store do meanwhile${process.env.S3_ENDPOINT ? '' : ' (with s3rver, the store bounds the throughput: it proves little about media itself)'}.
 `;
   console.log(section);
-  const resultsPath = join(here, '..', 'RESULTS.md');
-  let results = readFileSync(resultsPath, 'utf8');
-  const pattern = /## Revocation\n[\s\S]*?(?=\n## |$)/;
-  results = pattern.test(results)
-    ? results.replace(pattern, `${section.trimEnd()}\n`)
-    : `${results.trimEnd()}\n\n${section}`;
-  writeFileSync(resultsPath, results.endsWith('\n') ? results : `${results}\n`);
+  writeResultsSection('Revocation', section);
 } finally {
   for (const child of children) child.kill('SIGTERM');
-  for (const prefix of [prefixA, prefixB]) {
-    let cursor = '0';
-    do {
-      const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-      cursor = next;
-      if (keys.length > 0) await redis.del(...keys);
-    } while (cursor !== '0');
-  }
+  await deleteKeys(redisUrl, [prefixA, prefixB]);
   redis.disconnect();
   await store?.stop();
   rmSync(work, { recursive: true, force: true });

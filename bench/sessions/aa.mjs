@@ -4,15 +4,13 @@
 // per-round ratios (req/s and server CPU per request) is this machine's noise for the sessions figures: a
 // difference between two builds inside it is not called a change. Prints the rounds; writes nothing.
 // Env: BENCH_REDIS_URL (redis://127.0.0.1:6379/4), BENCH_ROUNDS (6), BENCH_DURATION (5 s), BENCH_CONNECTIONS (32).
-import { spawn } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
-import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { join } from 'node:path';
+import { cpuOf, deleteKeys, runLoad } from '../support.mjs';
+import { startServer } from './start-server.mjs';
 
-const here = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/4';
 const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 6);
 const DURATION = Number(process.env.BENCH_DURATION ?? 5);
@@ -21,42 +19,10 @@ const PREFIX = `benchaa${Math.random().toString(16).slice(2, 8)}:`;
 const dataDir = mkdtempSync(join(os.tmpdir(), 'stagedoor-bench-aa-'));
 const children = [];
 
-function startGateway() {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'servers.mjs'), 'gateway', REDIS_URL, PREFIX], {
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      env: { ...process.env, BENCH_DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' },
-    });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /PORT (\d+)/.exec(out);
-      if (m) resolve({ port: Number(m[1]), child });
-    });
-    child.once('exit', (code) => reject(new Error(`gateway exited with ${code}`)));
-  });
-}
-
-const cpuOf = (child) =>
-  new Promise((resolve) => {
-    child.once('message', (m) => resolve(m.cpu));
-    child.send('cpu');
-  });
-
-function runLoad(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
-    );
-  });
+async function startGateway() {
+  const server = await startServer('gateway', { redisUrl: REDIS_URL, prefix: PREFIX, dataDir });
+  children.push(server.child);
+  return server;
 }
 
 function signIn(port) {
@@ -121,13 +87,6 @@ try {
   console.log(`A/A by req/s: ${summary(rps)}; by server CPU per request: ${summary(cpu)}`);
 } finally {
   for (const child of children) child.kill('SIGTERM');
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  await deleteKeys(REDIS_URL, [PREFIX]);
   rmSync(dataDir, { recursive: true, force: true });
 }

@@ -7,14 +7,15 @@
 // Each server runs in its own process, each load generator in another. Redis: BENCH_REDIS_URL
 // (default redis://127.0.0.1:6379/4), keys under a random prefix, deleted at the end.
 // Results go to bench/RESULTS.md, section "## Sessions".
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http from 'node:http';
 import os from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { Redis } from 'ioredis';
+import { cpuOf, deleteKeys, runLoad, writeResultsSection } from '../support.mjs';
+import { startServer as startBenchServer } from './start-server.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const REDIS_URL = process.env.BENCH_REDIS_URL ?? 'redis://127.0.0.1:6379/4';
@@ -25,43 +26,10 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 5);
 const children = [];
 const dataDir = mkdtempSync(join(os.tmpdir(), 'stagedoor-bench-sessions-'));
 
-function startServer(kind) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'servers.mjs'), kind, REDIS_URL, PREFIX], {
-      stdio: ['ignore', 'pipe', 'inherit', 'ipc'],
-      env: { ...process.env, BENCH_DATA_DIR: dataDir, NODE_NO_WARNINGS: '1' },
-    });
-    children.push(child);
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-      const m = /PORT (\d+)(?: COOKIE (\S+))?\n/.exec(out);
-      if (m) resolve({ kind, port: Number(m[1]), cookie: m[2] ?? '', child });
-    });
-    child.once('exit', (code) => reject(new Error(`${kind} server exited with ${code}`)));
-  });
-}
-
-function cpuOf(child) {
-  return new Promise((resolve) => {
-    child.once('message', (m) => resolve(m.cpu));
-    child.send('cpu');
-  });
-}
-
-function runLoad(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (d) => {
-      out += d;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
-    );
-  });
+async function startServer(kind) {
+  const server = await startBenchServer(kind, { redisUrl: REDIS_URL, prefix: PREFIX, dataDir });
+  children.push(server.child);
+  return server;
 }
 
 function request(port, method, path, { headers = {}, body } = {}) {
@@ -116,15 +84,7 @@ async function probe(port, path, seconds, concurrency = 2) {
 
 async function cleanup() {
   for (const child of children) if (child.exitCode === null) child.kill('SIGTERM');
-  const redis = new Redis(REDIS_URL);
-  let cursor = '0';
-  let deleted = 0;
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${PREFIX}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) deleted += await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  const deleted = await deleteKeys(REDIS_URL, [PREFIX]);
   rmSync(dataDir, { recursive: true, force: true });
   return deleted;
 }
@@ -285,18 +245,9 @@ toView's dates, ~17 security and CORS headers validated by Node on every respons
   );
 }
 
-/** Replaces (or appends) the "## Sessions" section of bench/RESULTS.md, keeping the others'. */
+/** Writes the "## Sessions" section of bench/RESULTS.md, keeping the others'. */
 function writeSection(section) {
-  const file = join(here, '..', 'RESULTS.md');
-  const current = existsSync(file) ? readFileSync(file, 'utf8') : '# Benchmark results\n';
-  const start = current.indexOf('## Sessions');
-  let next;
-  if (start === -1) next = `${current.trimEnd()}\n\n${section}`;
-  else {
-    const after = current.indexOf('\n## ', start + 1);
-    next = current.slice(0, start) + section + (after === -1 ? '' : `\n${current.slice(after + 1)}`);
-  }
-  writeFileSync(file, `${next.trimEnd()}\n`);
+  const file = writeResultsSection('Sessions', section);
   // Tables as the repository's formatter lays them out, so the file stays lint-clean.
   spawnSync('pnpm', ['exec', 'biome', 'format', '--write', file], { cwd: here, stdio: 'ignore' });
 }

@@ -10,12 +10,12 @@
 // BENCH_SECONDS (3), BENCH_CONNECTIONS (32), BENCH_ROUNDS (5), BENCH_VERIFY_ITERATIONS (20000).
 import { spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { cpus, loadavg, tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { DEMO_LISTENER } from '@stagedoor/shared/demo';
-import { Redis } from 'ioredis';
+import { deleteKeys, percentile, runLoad, writeResultsSection } from '../support.mjs';
 
 const here = dirname(fileURLToPath(import.meta.url));
 const root = join(here, '..', '..');
@@ -53,25 +53,6 @@ function startFloor() {
   });
 }
 
-function load(options) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [join(here, 'load.mjs'), JSON.stringify(options)], {
-      stdio: ['ignore', 'pipe', 'inherit'],
-    });
-    let out = '';
-    child.stdout.on('data', (c) => {
-      out += c;
-    });
-    child.once('exit', (code) =>
-      code === 0 ? resolve(JSON.parse(out)) : reject(new Error(`load exited ${code}`)),
-    );
-  });
-}
-
-function percentile(sorted, p) {
-  return sorted[Math.min(sorted.length - 1, Math.floor((p / 100) * sorted.length))];
-}
-
 const loadBefore = loadavg()[0];
 const { child, url } = await startGateway();
 const floor = await startFloor();
@@ -99,18 +80,18 @@ try {
     body: JSON.stringify({ key: 'catalog/bench.wav' }),
   };
   const common = { connections, duration: seconds };
-  await load({ ...me, ...common, duration: 2 }); // warm-up
-  await load({ ...mint, ...common, duration: 2 });
-  await load({ ...floorMint, ...common, duration: 2 });
+  await runLoad({ ...me, ...common, duration: 2 }); // warm-up
+  await runLoad({ ...mint, ...common, duration: 2 });
+  await runLoad({ ...floorMint, ...common, duration: 2 });
   const meRuns = [];
   const mintRuns = [];
   const floorRuns = [];
   for (let i = 0; i < rounds; i++) {
     // The order rotates, so that no one of the three always runs first or last in a round.
     const order = [
-      () => load({ ...me, ...common }).then((r) => meRuns.push(r)),
-      () => load({ ...mint, ...common }).then((r) => mintRuns.push(r)),
-      () => load({ ...floorMint, ...common }).then((r) => floorRuns.push(r)),
+      () => runLoad({ ...me, ...common }).then((r) => meRuns.push(r)),
+      () => runLoad({ ...mint, ...common }).then((r) => mintRuns.push(r)),
+      () => runLoad({ ...floorMint, ...common }).then((r) => floorRuns.push(r)),
     ];
     for (let j = 0; j < order.length; j++) await order[(i + j) % order.length]();
   }
@@ -199,28 +180,10 @@ security headers computed once, \`GET /auth/me\` costs ~50 µs of CPU per reques
 moves with the load other processes put on the same two cores (see the load average above).
 `;
   console.log(section);
-  const resultsPath = join(here, '..', 'RESULTS.md');
-  let results = '';
-  try {
-    results = readFileSync(resultsPath, 'utf8');
-  } catch {
-    results = '# Benchmark results\n';
-  }
-  const pattern = /## Tokens\n[\s\S]*?(?=\n## |$)/;
-  results = pattern.test(results)
-    ? results.replace(pattern, `${section.trimEnd()}\n`)
-    : `${results.trimEnd()}\n\n${section}`;
-  writeFileSync(resultsPath, results.endsWith('\n') ? results : `${results}\n`);
+  writeResultsSection('Tokens', section);
 } finally {
   child.kill('SIGTERM');
   floor.child.kill('SIGTERM');
-  const redis = new Redis(redisUrl);
-  let cursor = '0';
-  do {
-    const [next, keys] = await redis.scan(cursor, 'MATCH', `${prefix}*`, 'COUNT', 1000);
-    cursor = next;
-    if (keys.length > 0) await redis.del(...keys);
-  } while (cursor !== '0');
-  redis.disconnect();
+  await deleteKeys(redisUrl, [prefix]);
   rmSync(dataDir, { recursive: true, force: true });
 }

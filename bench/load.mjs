@@ -1,8 +1,8 @@
-// Runs one autocannon load in its own process: `node load.mjs '<json options>'`; prints a JSON summary.
+// One autocannon run in its own process, so the load generator never shares an event loop with the
+// server: `node bench/load.mjs '<json options>'` prints a JSON summary (bench/support.mjs `runLoad`).
 import autocannon from 'autocannon';
 
-const options = JSON.parse(process.argv[2] ?? '{}');
-const result = await autocannon(options);
+const result = await autocannon(JSON.parse(process.argv[2] ?? '{}'));
 process.stdout.write(
   `${JSON.stringify({
     requestsPerSecond: result.requests.average,
